@@ -1,0 +1,328 @@
+#include "mesh/node.hpp"
+
+#include <caf/all.hpp>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "mesh/actors/health_monitor.hpp"
+#include "mesh/actors/membership_actor.hpp"
+#include "mesh/actors/messages.hpp"
+#include "mesh/crypto/mesh_key.hpp"
+#include "mesh/membership/codec.hpp"
+#include "mesh/telemetry/logging.hpp"
+#include "node_impl.hpp"
+
+namespace mesh {
+
+namespace {
+
+bool is_wildcard(const std::string& address) {
+  return address.empty() || address == "0.0.0.0" || address == "::" || address == "[::]";
+}
+
+// The host that other nodes use to reach this one: the configured advertise
+// address, else the bind address, else the first address the host name
+// resolves to that is not a loopback address, else 127.0.0.1.
+std::string choose_advertise_host(const config::node_config& config) {
+  if (!config.advertise_address.empty()) {
+    return config.advertise_address;
+  }
+  if (!is_wildcard(config.bind_address)) {
+    return config.bind_address;
+  }
+
+  char hostname[256] = {};
+  if (::gethostname(hostname, sizeof(hostname) - 1) == 0) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(hostname, nullptr, &hints, &found) == 0) {
+      std::string chosen;
+      for (auto* entry = found; entry != nullptr && chosen.empty(); entry = entry->ai_next) {
+        char text[NI_MAXHOST];
+        if (::getnameinfo(entry->ai_addr, entry->ai_addrlen, text, sizeof(text), nullptr, 0,
+                          NI_NUMERICHOST) == 0 &&
+            std::string_view(text).rfind("127.", 0) != 0) {
+          chosen = text;
+        }
+      }
+      ::freeaddrinfo(found);
+      if (!chosen.empty()) {
+        return chosen;
+      }
+    }
+  }
+  return "127.0.0.1";
+}
+
+result<std::string> read_token(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return fail(errc::invalid_config,
+                "MESH_API_TOKEN_FILE: cannot read '" + file.string() + "'");
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto token = buffer.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+    token.pop_back();
+  }
+  if (token.size() < 16) {
+    return fail(errc::invalid_config, "MESH_API_TOKEN_FILE: token in '" + file.string() +
+                                          "' is shorter than 16 characters");
+  }
+  return token;
+}
+
+// Validates a membership body on the wire thread, so that nothing malformed
+// reaches the membership actor, then hands it over.
+wire::handler membership_handler(caf::actor target) {
+  return [target](mesh::v1::Envelope&& envelope) -> result<void> {
+    mesh::actors::inbound_membership inbound;
+    if (!inbound.message.ParseFromString(envelope.body())) {
+      return fail(errc::decode_error, "membership body is not a valid MembershipMessage");
+    }
+    if (auto valid = membership::validate_message(inbound.message, membership::codec_limits{});
+        !valid) {
+      return valid.err();
+    }
+    if (auto address = membership::validate_address(envelope.sender_address()); !address) {
+      return address.err();
+    }
+    inbound.from_address = envelope.sender_address();
+    caf::anon_send(target, std::move(inbound));
+    return {};
+  };
+}
+
+result<std::unique_ptr<http::server>> start_server(const node::impl& state, std::uint16_t port,
+                                                   const char* purpose,
+                                                   void (node::impl::*add_routes)(http::router&)
+                                                       const) {
+  auto routes = std::make_shared<http::router>();
+  state.add_health_routes(*routes);
+  if (add_routes != nullptr) {
+    (state.*add_routes)(*routes);
+  }
+  auto server = http::server::start(state.config.bind_address, port, routes, state.api_token);
+  if (!server) {
+    return fail(server.err().code,
+                std::string(purpose) + " server: " + server.err().message);
+  }
+  telemetry::logger("http")->info("listening purpose={} address={}:{}", purpose,
+                                  state.config.bind_address, (*server)->port());
+  return server;
+}
+
+}  // namespace
+
+node::node(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+node::~node() { stop(); }
+
+result<std::unique_ptr<node>> node::start(const config::node_config& config) {
+  auto log = telemetry::logger("node");
+  auto state = std::make_unique<impl>();
+  state->config = config;
+
+  const auto role = membership::parse_role(config.role);
+  if (!role) {
+    return fail(errc::invalid_config, "role '" + config.role +
+                                          "' is invalid: accepted are bootstrap, worker, agent");
+  }
+  if (auto valid = config.membership.validate(); !valid) {
+    return valid.err();
+  }
+
+  // Identity and keys.
+  auto identity = crypto::identity::load_or_create(config.data_dir);
+  if (!identity) {
+    return identity.err();
+  }
+  state->identity.emplace(std::move(*identity));
+
+  std::optional<crypto::curve_keypair> curve;
+  if (!config.insecure) {
+    auto key = crypto::load_mesh_key(config.key_file);
+    if (!key) {
+      return key.err();
+    }
+    auto derived = crypto::derive_curve_keypair(*key);
+    if (!derived) {
+      return derived.err();
+    }
+    curve = std::move(*derived);
+    state->secure = true;
+  } else {
+    log->warn("running without CURVE: P2P traffic is neither authenticated nor encrypted");
+  }
+
+  if (!config.api_token_file.empty()) {
+    auto token = read_token(config.api_token_file);
+    if (!token) {
+      return token.err();
+    }
+    state->api_token = std::move(*token);
+  }
+
+  // Metrics.
+  state->process_metrics = std::make_shared<telemetry::process_collector>();
+  state->wire_metrics = std::make_unique<wire::wire_metrics>(*state->registry);
+  state->membership_metrics = std::make_unique<membership::membership_metrics>(*state->registry);
+  state->actor_metrics = std::make_unique<telemetry::actor_metrics>(*state->registry);
+  telemetry::add_build_info(*state->registry, MESH_VERSION);
+
+  // Actor system and the membership actor, which waits for its start message.
+  state->actor_config = std::make_unique<caf::actor_system_config>();
+  if (config.worker_threads > 0) {
+    state->actor_config->set("scheduler.max-threads", static_cast<std::size_t>(config.worker_threads));
+  }
+  state->system = std::make_unique<caf::actor_system>(*state->actor_config);
+
+  std::random_device entropy;
+  actors::membership_actor_config membership_config;
+  membership_config.swim = config.membership;
+  membership_config.initial_incarnation = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  membership_config.seed = (static_cast<std::uint64_t>(entropy()) << 32) | entropy();
+  membership_config.bootstrap_peers = config.bootstrap_peers;
+  membership_config.board = &state->board;
+  membership_config.metrics = state->membership_metrics.get();
+  membership_config.actor_metrics = state->actor_metrics.get();
+  state->membership = actors::spawn_membership_actor(*state->system, std::move(membership_config));
+
+  // Wire.
+  state->advertise_host = choose_advertise_host(config);
+  wire::transport_config wire_config;
+  wire_config.node_id = state->identity->node_id();
+  wire_config.bind_address = config.bind_address;
+  wire_config.port = config.p2p_port;
+  wire_config.advertise_host = state->advertise_host;
+  wire_config.curve = curve;
+  std::map<mesh::v1::MessageKind, wire::handler> handlers;
+  handlers.emplace(mesh::v1::MESSAGE_KIND_MEMBERSHIP, membership_handler(state->membership));
+  auto transport = wire::transport::start(std::move(wire_config), std::move(handlers),
+                                          *state->wire_metrics);
+  if (!transport) {
+    caf::anon_send_exit(state->membership, caf::exit_reason::user_shutdown);
+    return fail(transport.err().code, "P2P transport: " + transport.err().message);
+  }
+  state->transport = std::move(*transport);
+  state->ports.p2p = state->transport->port();
+  log->info("P2P listening address={} advertised={} secure={}", config.bind_address,
+            state->transport->advertise_address(), state->secure);
+
+  // HTTP servers.
+  auto rpc = start_server(*state, config.rpc_port, "rpc", &impl::add_mesh_routes);
+  auto api = rpc ? start_server(*state, config.api_port, "api", nullptr) : rpc;
+  auto mcp = api ? start_server(*state, config.mcp_port, "mcp", nullptr) : api;
+  auto metrics = mcp ? start_server(*state, config.metrics_port, "metrics",
+                                    &impl::add_metrics_routes)
+                     : mcp;
+  if (!metrics) {
+    const auto reason = metrics.err();
+    auto failed = std::unique_ptr<node>(new node(std::move(state)));
+    failed->stop(std::chrono::milliseconds(0));
+    return reason;
+  }
+  state->rpc_server = std::move(*rpc);
+  state->api_server = std::move(*api);
+  state->mcp_server = std::move(*mcp);
+  state->metrics_server = std::move(*metrics);
+  state->ports.rpc = state->rpc_server->port();
+  state->ports.api = state->api_server->port();
+  state->ports.mcp = state->mcp_server->port();
+  state->ports.metrics = state->metrics_server->port();
+
+  // Start membership with the ports that were actually bound.
+  actors::start_membership start;
+  start.transport = state->transport.get();
+  start.self.node_id = state->identity->node_id();
+  start.self.name = config.node_name;
+  start.self.role = *role;
+  start.self.address = state->transport->advertise_address();
+  start.self.ports = membership::service_ports{state->ports.p2p, state->ports.rpc,
+                                               state->ports.api, state->ports.mcp,
+                                               state->ports.metrics};
+  start.self.identity_key = state->identity->public_key();
+  state->board.publish_members({}, membership::member{start.self, membership::member_state::alive,
+                                                      0, membership::timestamp{0}},
+                               false);
+  caf::anon_send(state->membership, std::move(start));
+
+  actors::health_monitor_config health_config;
+  health_config.watched.emplace("membership", state->membership);
+  health_config.board = &state->board;
+  health_config.actor_metrics = state->actor_metrics.get();
+  state->health = actors::spawn_health_monitor(*state->system, std::move(health_config));
+
+  log->info("node started id={} name={} role={} p2p={} rpc={} api={} mcp={} metrics={}",
+            state->identity->node_id(), config.node_name, config.role, state->ports.p2p,
+            state->ports.rpc, state->ports.api, state->ports.mcp, state->ports.metrics);
+  return std::unique_ptr<node>(new node(std::move(state)));
+}
+
+void node::stop(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(impl_->stop_mutex);
+  if (impl_->stopped) {
+    return;
+  }
+  impl_->stopped = true;
+  auto log = telemetry::logger("node");
+  log->info("node stopping id={}", impl_->identity ? impl_->identity->node_id() : "");
+
+  // 1. Graceful leave while the transport still runs.
+  if (impl_->membership && impl_->transport && timeout.count() > 0) {
+    caf::scoped_actor self{*impl_->system};
+    self->request(impl_->membership, timeout, actors::leave_atom::value)
+        .receive([](bool) {},
+                 [&log](const caf::error& err) {
+                   log->warn("graceful leave did not finish error={}", caf::to_string(err));
+                 });
+  }
+
+  // 2. Actors, then the servers and the wire thread, in reverse start order.
+  if (impl_->health) {
+    caf::anon_send_exit(impl_->health, caf::exit_reason::user_shutdown);
+  }
+  if (impl_->membership) {
+    caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
+  }
+  for (auto* server : {&impl_->metrics_server, &impl_->mcp_server, &impl_->api_server,
+                       &impl_->rpc_server}) {
+    if (*server) {
+      (*server)->stop();
+    }
+  }
+  if (impl_->system) {
+    impl_->system->await_all_actors_done();
+  }
+  if (impl_->transport) {
+    impl_->transport->stop();
+  }
+  impl_->system.reset();
+  log->info("node stopped");
+}
+
+const std::string& node::node_id() const { return impl_->identity->node_id(); }
+
+const node_ports& node::ports() const { return impl_->ports; }
+
+std::string node::p2p_address() const {
+  return impl_->transport ? impl_->transport->advertise_address() : std::string{};
+}
+
+std::vector<membership::member> node::peers() const { return impl_->board.snapshot()->members; }
+
+bool node::joined() const { return impl_->board.snapshot()->joined; }
+
+}  // namespace mesh

@@ -1,0 +1,43 @@
+#pragma once
+// Timing and fan-out parameters of the SWIM membership protocol. Every field
+// can be set from the node configuration; docs/operations.md lists the
+// defaults and what each one trades off.
+
+#include <chrono>
+#include <cstdint>
+
+#include "mesh/error.hpp"
+
+namespace mesh::membership {
+
+struct swim_config {
+  // Period of the failure detector: one member is probed per interval.
+  std::chrono::milliseconds probe_interval{500};
+  // Time to wait for a direct ack before sending indirect probes.
+  std::chrono::milliseconds probe_timeout{200};
+  // Members asked to probe the target on our behalf when the direct probe fails.
+  std::uint32_t indirect_probes{3};
+  // Period of gossip rounds that send queued updates without a probe.
+  std::chrono::milliseconds gossip_interval{100};
+  // Members contacted per gossip round.
+  std::uint32_t gossip_fanout{4};
+  // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
+  std::uint32_t retransmit_multiplier{4};
+  // Full state exchange with one random member per interval.
+  std::chrono::milliseconds push_pull_interval{15000};
+  // Minimum suspicion timeout = suspicion_multiplier * log10(max(N, 10)) * probe_interval.
+  std::uint32_t suspicion_multiplier{4};
+  // Maximum suspicion timeout = suspicion_max_multiplier * minimum; the
+  // timeout starts at the maximum and shrinks as other members confirm.
+  std::uint32_t suspicion_max_multiplier{3};
+  // Dead and left members are forgotten after this long.
+  std::chrono::milliseconds dead_reap_after{std::chrono::minutes(5)};
+  // Join retries back off from join_retry_initial, doubling up to join_retry_max.
+  std::chrono::milliseconds join_retry_initial{500};
+  std::chrono::milliseconds join_retry_max{10000};
+
+  // Checks every field; the error names the field, its value and the accepted range.
+  [[nodiscard]] result<void> validate() const;
+};
+
+}  // namespace mesh::membership
