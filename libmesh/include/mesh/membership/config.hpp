@@ -30,6 +30,9 @@ struct swim_config {
   // Maximum suspicion timeout = suspicion_max_multiplier * minimum; the
   // timeout starts at the maximum and shrinks as other members confirm.
   std::uint32_t suspicion_max_multiplier{3};
+  // Gossip rounds also pick members that died less than this long ago, so that
+  // a member wrongly declared dead hears it and refutes.
+  std::chrono::milliseconds gossip_to_dead{std::chrono::seconds(30)};
   // Dead and left members are forgotten after this long.
   std::chrono::milliseconds dead_reap_after{std::chrono::minutes(5)};
   // Join retries back off from join_retry_initial, doubling up to join_retry_max.
