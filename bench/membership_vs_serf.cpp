@@ -1,0 +1,373 @@
+// Membership against HashiCorp Serf, side by side in one run on 127.0.0.1.
+//
+// Workloads:
+//   convergence  N node processes (1 bootstrap + N-1 workers started at once)
+//                until every node has logged all N members as joined; the same
+//                with N `serf agent` processes all joined to the first agent.
+//   detection    in a converged mesh of N, SIGKILL one worker and time until
+//                every other node has logged it dead (ours) or failed (Serf).
+//   soak         N nodes for a fixed time while busy loops load every core;
+//                counts suspicions and deaths, which must be zero.
+//
+// Both systems are observed the same way: their logs are tailed every 20 ms
+// and a node counts as converged when its log names every member as joined.
+// Serf runs with its default LAN profile (probe interval 1 s, gossip interval
+// 200 ms, suspicion multiplier 4). Results go to docs/benchmarks.md.
+//
+// Usage: bench_membership_vs_serf [--sizes 10,50,100] [--detect-sizes 10,50]
+//        [--soak-seconds 0] [--soak-size 50] [--timeout 120]
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/process.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mesh::testing::child_process;
+using clock_type = std::chrono::steady_clock;
+
+// Reads a log file incrementally and collects the member names that appear
+// in lines matching one pattern per event kind.
+class log_follower {
+ public:
+  log_follower(std::filesystem::path file, std::regex joined, std::regex failed,
+               std::regex suspected)
+      : file_(std::move(file)),
+        joined_(std::move(joined)),
+        failed_(std::move(failed)),
+        suspected_(std::move(suspected)) {}
+
+  void poll() {
+    std::ifstream in(file_);
+    if (!in) {
+      return;
+    }
+    in.seekg(static_cast<std::streamoff>(offset_));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (in.eof()) {
+        break;  // a partial line: read it again next time
+      }
+      offset_ += line.size() + 1;
+      std::smatch match;
+      if (std::regex_search(line, match, joined_)) {
+        joined_names_.insert(match[1]);
+      } else if (std::regex_search(line, match, failed_)) {
+        failed_names_.insert(match[1]);
+      } else if (std::regex_search(line, match, suspected_)) {
+        ++suspicions_;
+      }
+    }
+  }
+
+  [[nodiscard]] std::size_t joined_count() const { return joined_names_.size(); }
+  [[nodiscard]] bool saw_failure_of(const std::string& name) const {
+    return failed_names_.count(name) != 0;
+  }
+  [[nodiscard]] std::size_t failures() const { return failed_names_.size(); }
+  [[nodiscard]] std::size_t suspicions() const { return suspicions_; }
+
+ private:
+  std::filesystem::path file_;
+  std::regex joined_;
+  std::regex failed_;
+  std::regex suspected_;
+  std::size_t offset_ = 0;
+  std::set<std::string> joined_names_;
+  std::set<std::string> failed_names_;
+  std::size_t suspicions_ = 0;
+};
+
+struct member_process {
+  std::string name;
+  std::unique_ptr<child_process> process;
+  std::unique_ptr<log_follower> follower;
+};
+
+// One cluster of either system, started and observed the same way.
+class cluster {
+ public:
+  enum class kind { mesh, serf };
+
+  cluster(kind system, std::filesystem::path dir) : system_(system), dir_(std::move(dir)) {
+    std::filesystem::create_directories(dir_);
+    if (system_ == kind::mesh) {
+      key_file_ = dir_ / "mesh.key";
+      std::ofstream(key_file_) << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+      std::filesystem::permissions(key_file_, std::filesystem::perms::owner_read |
+                                                  std::filesystem::perms::owner_write);
+    }
+  }
+
+  ~cluster() {
+    for (auto& m : members_) {
+      m.process->signal(SIGKILL);
+    }
+    for (auto& m : members_) {
+      (void)m.process->wait_for_exit(5s);
+    }
+  }
+
+  // Starts member `index`; member 0 is the seed the others join.
+  void start(std::size_t index) {
+    member_process m;
+    m.name = (index == 0 ? "seed-" : "node-") + std::to_string(index);
+    const auto log_file = dir_ / (m.name + ".log");
+    std::vector<std::string> args;
+    std::string program;
+    if (system_ == kind::mesh) {
+      program = std::string(MESH_BIN_DIR) + (index == 0 ? "/mesh-bootstrap" : "/mesh-worker");
+      const auto p2p = index == 0 ? seed_port_ : 0;
+      args = {"--node-name", m.name, "--data-dir", (dir_ / m.name).string(),
+              "--bind-address", "127.0.0.1", "--key-file", key_file_.string(),
+              "--p2p-port", std::to_string(p2p), "--rpc-port", "0", "--api-port", "0",
+              "--mcp-port", "0", "--metrics-port", "0", "--worker-threads", "1"};
+      if (index > 0) {
+        args.push_back("--bootstrap-peers");
+        args.push_back("127.0.0.1:" + std::to_string(seed_port_));
+      }
+      m.follower = std::make_unique<log_follower>(
+          log_file, std::regex(R"(member joined id=\S+ name=(\S+))"),
+          std::regex(R"(member dead id=\S+ name=(\S+))"),
+          std::regex(R"(member suspected id=\S+ name=(\S+))"));
+      joined_target_offset_ = 1;  // a node does not log itself as joined
+    } else {
+      program = (mesh::testing::tools_dir() / "serf").string();
+      const auto bind = index == 0 ? seed_port_ : mesh::testing::free_port();
+      args = {"agent", "-node=" + m.name, "-bind=127.0.0.1:" + std::to_string(bind),
+              "-rpc-addr=127.0.0.1:" + std::to_string(mesh::testing::free_port()),
+              "-log-level=info"};
+      if (index > 0) {
+        args.push_back("-join=127.0.0.1:" + std::to_string(seed_port_));
+      }
+      m.follower = std::make_unique<log_follower>(
+          log_file, std::regex(R"(EventMemberJoin: (\S+))"),
+          std::regex(R"(EventMemberFailed: (\S+))"),
+          std::regex(R"(Marking (\S+) as suspect)"));
+      joined_target_offset_ = 0;
+    }
+    m.process = std::make_unique<child_process>(program, args, std::map<std::string, std::string>{},
+                                                log_file);
+    if (!m.process->start()) {
+      throw std::runtime_error("cannot start " + program);
+    }
+    members_.push_back(std::move(m));
+  }
+
+  // Waits until every member logged all `n` members as joined; returns the
+  // elapsed time since `since`, or nullopt on timeout.
+  std::optional<double> wait_converged(std::size_t n, clock_type::time_point since,
+                                       std::chrono::seconds timeout) {
+    const auto deadline = since + timeout;
+    while (clock_type::now() < deadline) {
+      bool all = true;
+      for (auto& m : members_) {
+        m.follower->poll();
+        all = all && m.follower->joined_count() + joined_target_offset_ >= n;
+      }
+      if (all) {
+        return std::chrono::duration<double>(clock_type::now() - since).count();
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+  }
+
+  // Kills member `index` and waits until every other member logged it failed.
+  std::optional<double> kill_and_wait_detected(std::size_t index, std::chrono::seconds timeout) {
+    auto& victim = members_.at(index);
+    const auto killed_at = clock_type::now();
+    victim.process->signal(SIGKILL);
+    (void)victim.process->wait_for_exit(5s);
+    const auto deadline = killed_at + timeout;
+    while (clock_type::now() < deadline) {
+      bool all = true;
+      for (std::size_t i = 0; i < members_.size(); ++i) {
+        if (i == index) {
+          continue;
+        }
+        members_[i].follower->poll();
+        all = all && members_[i].follower->saw_failure_of(victim.name);
+      }
+      if (all) {
+        return std::chrono::duration<double>(clock_type::now() - killed_at).count();
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+  }
+
+  // Suspicions and failures logged by all members so far.
+  std::pair<std::size_t, std::size_t> false_alarms() {
+    std::size_t suspicions = 0;
+    std::size_t failures = 0;
+    for (auto& m : members_) {
+      m.follower->poll();
+      suspicions += m.follower->suspicions();
+      failures += m.follower->failures();
+    }
+    return {suspicions, failures};
+  }
+
+ private:
+  kind system_;
+  std::filesystem::path dir_;
+  std::filesystem::path key_file_;
+  std::uint16_t seed_port_ = mesh::testing::free_port();
+  std::size_t joined_target_offset_ = 0;
+  std::vector<member_process> members_;
+};
+
+const char* name_of(cluster::kind system) { return system == cluster::kind::mesh ? "libmesh" : "serf"; }
+
+std::string format_seconds(const std::optional<double>& value) {
+  if (!value) {
+    return "timeout";
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.3f", *value);
+  return text;
+}
+
+std::optional<double> measure_convergence(cluster::kind system, std::size_t n,
+                                          const std::filesystem::path& dir,
+                                          std::chrono::seconds timeout) {
+  cluster c(system, dir / (std::string(name_of(system)) + "-converge-" + std::to_string(n)));
+  c.start(0);
+  if (!c.wait_converged(1, clock_type::now(), 30s)) {
+    return std::nullopt;
+  }
+  std::this_thread::sleep_for(500ms);
+  const auto started = clock_type::now();
+  for (std::size_t i = 1; i < n; ++i) {
+    c.start(i);
+  }
+  return c.wait_converged(n, started, timeout);
+}
+
+std::optional<double> measure_detection(cluster::kind system, std::size_t n,
+                                        const std::filesystem::path& dir,
+                                        std::chrono::seconds timeout) {
+  cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)));
+  c.start(0);
+  for (std::size_t i = 1; i < n; ++i) {
+    c.start(i);
+  }
+  if (!c.wait_converged(n, clock_type::now(), timeout)) {
+    return std::nullopt;
+  }
+  std::this_thread::sleep_for(2s);  // let probing settle into its steady state
+  return c.kill_and_wait_detected(n - 1, timeout);
+}
+
+void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesystem::path& dir) {
+  cluster c(cluster::kind::mesh, dir / "libmesh-soak");
+  c.start(0);
+  for (std::size_t i = 1; i < n; ++i) {
+    c.start(i);
+  }
+  if (!c.wait_converged(n, clock_type::now(), 120s)) {
+    std::printf("soak: mesh of %zu did not converge\n", n);
+    return;
+  }
+  const auto baseline = c.false_alarms();
+
+  // Busy loops on every core for the whole soak, bounded by its duration.
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> burners;
+  for (unsigned i = 0; i < std::max(1u, std::thread::hardware_concurrency()); ++i) {
+    burners.emplace_back([&stop] {
+      volatile std::uint64_t sink = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int k = 0; k < 100000; ++k) {
+          sink = sink + static_cast<std::uint64_t>(k);
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(duration);
+  stop = true;
+  for (auto& t : burners) {
+    t.join();
+  }
+  const auto after = c.false_alarms();
+  std::printf("soak: %zu nodes, %lld s with every core busy: %zu suspicions, %zu false deaths\n", n,
+              static_cast<long long>(duration.count()), after.first - baseline.first,
+              after.second - baseline.second);
+}
+
+std::vector<std::size_t> parse_sizes(const std::string& text) {
+  std::vector<std::size_t> sizes;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) {
+      sizes.push_back(std::stoul(item));
+    }
+  }
+  return sizes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Membership convergence and failure detection: libmesh against Serf"};
+  std::string sizes_text = "10,50,100";
+  std::string detect_text = "10,50";
+  int soak_seconds = 0;
+  std::size_t soak_size = 50;
+  int timeout_seconds = 120;
+  app.add_option("--sizes", sizes_text, "Cluster sizes for the convergence workload");
+  app.add_option("--detect-sizes", detect_text, "Cluster sizes for the detection workload");
+  app.add_option("--soak-seconds", soak_seconds, "Length of the soak workload; 0 skips it")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--soak-size", soak_size, "Nodes in the soak workload")->check(CLI::Range(2, 200));
+  app.add_option("--timeout", timeout_seconds, "Seconds before a measurement counts as timed out")
+      ->check(CLI::Range(10, 600));
+  CLI11_PARSE(app, argc, argv);
+
+  if (!std::filesystem::exists(mesh::testing::tools_dir() / "serf")) {
+    std::fprintf(stderr, "serf not found in %s; run scripts/install-deps\n",
+                 mesh::testing::tools_dir().c_str());
+    return 1;
+  }
+  mesh::testing::temp_dir dir("mesh-bench-serf");
+  const auto timeout = std::chrono::seconds(timeout_seconds);
+
+  std::printf("%-12s %5s %12s %12s %8s\n", "workload", "N", "libmesh_s", "serf_s", "ratio");
+  for (const auto n : parse_sizes(sizes_text)) {
+    const auto ours = measure_convergence(cluster::kind::mesh, n, dir.path(), timeout);
+    const auto theirs = measure_convergence(cluster::kind::serf, n, dir.path(), timeout);
+    const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
+    std::printf("%-12s %5zu %12s %12s %8s\n", "convergence", n, format_seconds(ours).c_str(),
+                format_seconds(theirs).c_str(), ratio.c_str());
+    std::fflush(stdout);
+  }
+  for (const auto n : parse_sizes(detect_text)) {
+    const auto ours = measure_detection(cluster::kind::mesh, n, dir.path(), timeout);
+    const auto theirs = measure_detection(cluster::kind::serf, n, dir.path(), timeout);
+    const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
+    std::printf("%-12s %5zu %12s %12s %8s\n", "detection", n, format_seconds(ours).c_str(),
+                format_seconds(theirs).c_str(), ratio.c_str());
+    std::fflush(stdout);
+  }
+  if (soak_seconds > 0) {
+    run_soak(soak_size, std::chrono::seconds(soak_seconds), dir.path());
+  }
+  return 0;
+}
