@@ -6,6 +6,8 @@
 //                with N `serf agent` processes all joined to the first agent.
 //   detection    in a converged mesh of N, SIGKILL one worker and time until
 //                every other node has logged it dead (ours) or failed (Serf).
+//   in-process   the convergence workload with N mesh::node objects in this
+//                process instead of N processes (no Serf counterpart).
 //   soak         N nodes for a fixed time while busy loops load every core;
 //                counts suspicions and deaths, which must be zero.
 //
@@ -33,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "mesh/node.hpp"
 #include "support/process.hpp"
 
 namespace {
@@ -158,7 +161,7 @@ class cluster {
       m.follower = std::make_unique<log_follower>(
           log_file, std::regex(R"(EventMemberJoin: (\S+))"),
           std::regex(R"(EventMemberFailed: (\S+))"),
-          std::regex(R"(Marking (\S+) as suspect)"));
+          std::regex(R"(Suspect (\S+) has failed)"));
       joined_target_offset_ = 0;
     }
     m.process = std::make_unique<child_process>(program, args, std::map<std::string, std::string>{},
@@ -275,6 +278,66 @@ std::optional<double> measure_detection(cluster::kind system, std::size_t n,
   return c.kill_and_wait_detected(n - 1, timeout);
 }
 
+// N mesh::node objects in this process, each with its own actor system and
+// wire thread, all joined to the first.
+std::optional<double> measure_in_process(std::size_t n, const std::filesystem::path& dir,
+                                         std::chrono::seconds timeout) {
+  auto make_config = [&](std::size_t index, std::uint16_t seed_port) {
+    mesh::config::node_config config;
+    config.role = index == 0 ? "bootstrap" : "worker";
+    config.node_name = "inproc-" + std::to_string(index);
+    config.data_dir = dir / "in-process" / config.node_name;
+    config.bind_address = "127.0.0.1";
+    config.p2p_port = index == 0 ? seed_port : 0;
+    config.rpc_port = config.api_port = config.mcp_port = config.metrics_port = 0;
+    config.insecure = true;
+    config.worker_threads = 1;
+    if (index > 0) {
+      config.bootstrap_peers = {"127.0.0.1:" + std::to_string(seed_port)};
+    }
+    return config;
+  };
+
+  const auto seed_port = mesh::testing::free_port();
+  std::vector<std::unique_ptr<mesh::node>> nodes;
+  auto seed = mesh::node::start(make_config(0, seed_port));
+  if (!seed) {
+    std::fprintf(stderr, "in-process seed failed: %s\n", seed.err().message.c_str());
+    return std::nullopt;
+  }
+  nodes.push_back(std::move(*seed));
+
+  const auto started = clock_type::now();
+  for (std::size_t i = 1; i < n; ++i) {
+    auto started_node = mesh::node::start(make_config(i, seed_port));
+    if (!started_node) {
+      std::fprintf(stderr, "in-process node %zu failed: %s\n", i,
+                   started_node.err().message.c_str());
+      return std::nullopt;
+    }
+    nodes.push_back(std::move(*started_node));
+  }
+
+  std::optional<double> elapsed;
+  const auto deadline = started + timeout;
+  while (clock_type::now() < deadline && !elapsed) {
+    const bool all = std::all_of(nodes.begin(), nodes.end(), [n](const auto& node) {
+      const auto members = node->peers();
+      return static_cast<std::size_t>(std::count_if(members.begin(), members.end(), [](const auto& m) {
+               return m.state == mesh::membership::member_state::alive;
+             })) == n;
+    });
+    if (all) {
+      elapsed = std::chrono::duration<double>(clock_type::now() - started).count();
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  for (auto& node : nodes) {
+    node->stop(std::chrono::milliseconds(0));
+  }
+  return elapsed;
+}
+
 void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesystem::path& dir) {
   cluster c(cluster::kind::mesh, dir / "libmesh-soak");
   c.start(0);
@@ -356,6 +419,12 @@ int main(int argc, char** argv) {
     const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
     std::printf("%-12s %5zu %12s %12s %8s\n", "convergence", n, format_seconds(ours).c_str(),
                 format_seconds(theirs).c_str(), ratio.c_str());
+    std::fflush(stdout);
+  }
+  for (const auto n : parse_sizes(sizes_text)) {
+    const auto ours = measure_in_process(n, dir.path(), timeout);
+    std::printf("%-12s %5zu %12s %12s %8s\n", "in-process", n, format_seconds(ours).c_str(), "-",
+                "-");
     std::fflush(stdout);
   }
   for (const auto n : parse_sizes(detect_text)) {
