@@ -44,6 +44,8 @@ struct membership_state {
   membership::timestamp last_observed{-metrics_period};
   bool resolving = false;
   bool leaving = false;
+  // Callers of (leave_atom), answered once the leave had time to spread.
+  std::vector<caf::response_promise> leave_promises;
   std::shared_ptr<spdlog::logger> log = telemetry::logger("membership");
   telemetry::rate_limiter send_errors{5, std::chrono::seconds(10)};
 
@@ -255,21 +257,24 @@ caf::behavior running_behavior(membership_actor* self) {
         auto& state = self->state;
         if (!state.leaving) {
           state.leaving = true;
-          state.log->info("leaving the mesh id={} members={}", state.config.self.node_id,
+          state.log->info("leaving the mesh id={} members={}", state.swim->self().info.node_id,
                           state.swim->alive_count());
           state.swim->leave(state.now());
           after_step(self, true);
         }
         auto promise = self->make_response_promise<bool>();
+        state.leave_promises.push_back(promise);
         self->delayed_send(self, leave_linger, left_atom::value);
-        self->become(caf::keep_behavior,
-                     [self, promise](left_atom) mutable {
-                       flush_outbox(self);
-                       publish(self, true);
-                       promise.deliver(true);
-                       self->unbecome();
-                     });
         return promise;
+      },
+      [self](left_atom) {
+        auto& state = self->state;
+        flush_outbox(self);
+        publish(self, true);
+        for (auto& promise : state.leave_promises) {
+          promise.deliver(true);
+        }
+        state.leave_promises.clear();
       },
   };
 }

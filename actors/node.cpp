@@ -1,9 +1,6 @@
 #include "mesh/node.hpp"
 
 #include <caf/all.hpp>
-#include <ifaddrs.h>
-#include <netdb.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -14,6 +11,7 @@
 #include "mesh/actors/membership_actor.hpp"
 #include "mesh/actors/messages.hpp"
 #include "mesh/crypto/mesh_key.hpp"
+#include "mesh/config/version.hpp"
 #include "mesh/membership/codec.hpp"
 #include "mesh/telemetry/logging.hpp"
 #include "node_impl.hpp"
@@ -21,46 +19,6 @@
 namespace mesh {
 
 namespace {
-
-bool is_wildcard(const std::string& address) {
-  return address.empty() || address == "0.0.0.0" || address == "::" || address == "[::]";
-}
-
-// The host that other nodes use to reach this one: the configured advertise
-// address, else the bind address, else the first address the host name
-// resolves to that is not a loopback address, else 127.0.0.1.
-std::string choose_advertise_host(const config::node_config& config) {
-  if (!config.advertise_address.empty()) {
-    return config.advertise_address;
-  }
-  if (!is_wildcard(config.bind_address)) {
-    return config.bind_address;
-  }
-
-  char hostname[256] = {};
-  if (::gethostname(hostname, sizeof(hostname) - 1) == 0) {
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (::getaddrinfo(hostname, nullptr, &hints, &found) == 0) {
-      std::string chosen;
-      for (auto* entry = found; entry != nullptr && chosen.empty(); entry = entry->ai_next) {
-        char text[NI_MAXHOST];
-        if (::getnameinfo(entry->ai_addr, entry->ai_addrlen, text, sizeof(text), nullptr, 0,
-                          NI_NUMERICHOST) == 0 &&
-            std::string_view(text).rfind("127.", 0) != 0) {
-          chosen = text;
-        }
-      }
-      ::freeaddrinfo(found);
-      if (!chosen.empty()) {
-        return chosen;
-      }
-    }
-  }
-  return "127.0.0.1";
-}
 
 result<std::string> read_token(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -93,8 +51,9 @@ wire::handler membership_handler(caf::actor target) {
         !valid) {
       return valid.err();
     }
-    if (auto address = membership::validate_address(envelope.sender_address()); !address) {
-      return address.err();
+    if (!membership::is_valid_address(envelope.sender_address())) {
+      return fail(errc::decode_error, "envelope sender_address '" + envelope.sender_address() +
+                                          "' is not host:port");
     }
     inbound.from_address = envelope.sender_address();
     caf::anon_send(target, std::move(inbound));
@@ -177,7 +136,7 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   state->wire_metrics = std::make_unique<wire::wire_metrics>(*state->registry);
   state->membership_metrics = std::make_unique<membership::membership_metrics>(*state->registry);
   state->actor_metrics = std::make_unique<telemetry::actor_metrics>(*state->registry);
-  telemetry::add_build_info(*state->registry, MESH_VERSION);
+  telemetry::register_build_info(*state->registry, std::string(config::library_version));
 
   // Actor system and the membership actor, which waits for its start message.
   state->actor_config = std::make_unique<caf::actor_system_config>();
@@ -201,12 +160,15 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   state->membership = actors::spawn_membership_actor(*state->system, std::move(membership_config));
 
   // Wire.
-  state->advertise_host = choose_advertise_host(config);
+  state->advertise_host = config::resolve_advertise_address(config);
   wire::transport_config wire_config;
   wire_config.node_id = state->identity->node_id();
   wire_config.bind_address = config.bind_address;
   wire_config.port = config.p2p_port;
-  wire_config.advertise_host = state->advertise_host;
+  // Port 0 in the advertised address stands for the port the transport binds.
+  wire_config.advertise_address = state->advertise_host.find(':') != std::string::npos
+                                      ? "[" + state->advertise_host + "]:" + std::to_string(config.p2p_port)
+                                      : state->advertise_host + ":" + std::to_string(config.p2p_port);
   wire_config.curve = curve;
   std::map<mesh::v1::MessageKind, wire::handler> handlers;
   handlers.emplace(mesh::v1::MESSAGE_KIND_MEMBERSHIP, membership_handler(state->membership));
@@ -222,17 +184,26 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
             state->transport->advertise_address(), state->secure);
 
   // HTTP servers.
-  auto rpc = start_server(*state, config.rpc_port, "rpc", &impl::add_mesh_routes);
-  auto api = rpc ? start_server(*state, config.api_port, "api", nullptr) : rpc;
-  auto mcp = api ? start_server(*state, config.mcp_port, "mcp", nullptr) : api;
-  auto metrics = mcp ? start_server(*state, config.metrics_port, "metrics",
-                                    &impl::add_metrics_routes)
-                     : mcp;
-  if (!metrics) {
-    const auto reason = metrics.err();
+  auto fail_started = [&state](const error& reason) -> error {
     auto failed = std::unique_ptr<node>(new node(std::move(state)));
     failed->stop(std::chrono::milliseconds(0));
     return reason;
+  };
+  auto rpc = start_server(*state, config.rpc_port, "rpc", &impl::add_mesh_routes);
+  if (!rpc) {
+    return fail_started(rpc.err());
+  }
+  auto api = start_server(*state, config.api_port, "api", nullptr);
+  if (!api) {
+    return fail_started(api.err());
+  }
+  auto mcp = start_server(*state, config.mcp_port, "mcp", nullptr);
+  if (!mcp) {
+    return fail_started(mcp.err());
+  }
+  auto metrics = start_server(*state, config.metrics_port, "metrics", &impl::add_metrics_routes);
+  if (!metrics) {
+    return fail_started(metrics.err());
   }
   state->rpc_server = std::move(*rpc);
   state->api_server = std::move(*api);

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <prometheus/text_serializer.h>
 
+#include "mesh/config/version.hpp"
 #include "mesh/v1/node_api.pb.h"
 #include "node_impl.hpp"
 
@@ -102,7 +103,7 @@ void node::impl::add_mesh_routes(http::router& routes) const {
                reply.set_mesh_size(count_alive(*snapshot));
                reply.set_joined(snapshot->joined);
                reply.set_incarnation(snapshot->self.incarnation);
-               reply.set_version(MESH_VERSION);
+               reply.set_version(std::string(config::library_version));
                reply.set_secure(is_secure);
                respond(http::response{200, "application/json", to_json(reply)});
              });

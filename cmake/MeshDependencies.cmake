@@ -16,6 +16,8 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(yaml-cpp REQUIRED)
+# gzip-compressed data sets (scikit-learn ships digits.csv.gz).
+find_package(ZLIB REQUIRED)
 
 if(MESH_BUILD_TESTS)
   find_package(GTest REQUIRED)

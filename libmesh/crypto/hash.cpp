@@ -12,8 +12,8 @@ std::string sha256(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
 
-  // EVP_Digest only fails on allocation failure; an empty digest would then
-  // be caught by every caller that compares lengths.
+  // EVP_Digest fails only when an allocation fails. The result is then empty,
+  // which derive_curve_keypair checks for.
   if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
     return {};
   }

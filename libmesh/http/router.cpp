@@ -41,8 +41,8 @@ bool same_shape(const std::vector<std::string>& a, const std::vector<std::string
   return true;
 }
 
-// Returns, for a pattern that matches `path`, which of its segments are
-// literal; a match with literals earlier in the path is the more specific one.
+// Returns which segments of `pattern` are literal when it matches `path`.
+// A match with literals earlier in the path is the more specific one.
 std::optional<std::vector<bool>> match_segments(const std::vector<std::string>& pattern,
                                                 const std::vector<std::string>& path) {
   if (pattern.size() != path.size()) {

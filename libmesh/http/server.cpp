@@ -70,7 +70,7 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%') {
-      if (i + 2 >= text.size() + 0 && i + 2 > text.size() - 1) {
+      if (i + 2 >= text.size()) {
         return std::nullopt;
       }
       const int high = hex_value(text[i + 1]);
@@ -133,7 +133,7 @@ class session;
 // Everything the io thread works on. The io_context is declared first so
 // that it is destroyed last: uninvoked handlers, which own sessions, are
 // destroyed with it while the sockets' services still exist.
-struct server::state {
+struct server::state : std::enable_shared_from_this<server::state> {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   asio::steady_timer accept_retry{ioc};
@@ -178,13 +178,14 @@ class session : public std::enable_shared_from_this<session> {
 
   void start() { do_read(); }
 
-  // Answers 503 and closes, for connections over the limit.
+  // Sends 503 and closes the connection, for connections over the limit.
   void reject_overloaded() {
     keep_alive_ = false;
     write(error_response(503, "unavailable", "too many connections; retry later"), {});
   }
 
-  // Completes request number `sequence` unless it was already answered.
+  // Writes the response to request number `sequence` unless that request
+  // already has one (a handler timeout, or an earlier responder call).
   void on_response(std::uint64_t sequence, response reply) {
     if (!awaiting_response_ || sequence != sequence_) {
       return;
@@ -233,7 +234,7 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     if (ec) {
-      // End of stream, idle timeout or a reset: nothing to answer.
+      // End of stream, idle timeout or a reset leave no one to reply to.
       owner_.log->debug("connection closed remote={} reason={}", remote_, ec.message());
       close();
       return;
@@ -333,6 +334,9 @@ class session : public std::enable_shared_from_this<session> {
   responder make_responder(std::uint64_t sequence);
 
   void write(response reply, std::vector<std::pair<std::string, std::string>> extra_headers) {
+    if (reply.status >= 400) {
+      owner_.log->debug("request failed remote={} status={} body={}", remote_, reply.status, reply.body);
+    }
     response_ = {};
     response_.version(version_ == 0 ? 11 : version_);
     response_.result(reply.status);
@@ -411,8 +415,8 @@ class session : public std::enable_shared_from_this<session> {
 };
 
 // Shared by all copies of one responder. The first call posts the response to
-// the io thread; if no copy was called before the last one is destroyed, the
-// request is answered 500. Holds only weak references, so a responder kept
+// the io thread. If no copy was called before the last one is destroyed, the
+// server replies 500. Holds only weak references, so a responder kept
 // after the server stopped neither keeps the server alive nor touches it.
 class responder_state {
  public:
@@ -485,13 +489,11 @@ void server::state::on_accept(const boost::system::error_code& ec, tcp::socket s
   }
 
   const auto id = next_session_id++;
-  // sessions only hold a weak reference to this state; see responder_state.
-  std::weak_ptr<state> weak_self;
   if (sessions.size() >= limits.max_connections) {
-    auto rejected = std::make_shared<session>(std::move(socket), *this, weak_self, id);
+    auto rejected = std::make_shared<session>(std::move(socket), *this, weak_from_this(), id);
     rejected->reject_overloaded();
   } else {
-    auto accepted = std::make_shared<session>(std::move(socket), *this, self_, id);
+    auto accepted = std::make_shared<session>(std::move(socket), *this, weak_from_this(), id);
     sessions.emplace(id, accepted);
     accepted->start();
   }
@@ -521,7 +523,6 @@ result<std::unique_ptr<server>> server::start(const std::string& bind_address, s
   }
 
   auto shared = std::make_shared<state>();
-  shared->self_ = shared;
   shared->routes = std::move(routes);
   shared->limits = limits;
   if (api_token) {
@@ -587,9 +588,6 @@ void server::stop() {
   if (state_->thread.joinable()) {
     state_->thread.join();
   }
-  // The state's self reference exists for weak_ptrs only; drop it so the
-  // state is freed with the last outside reference.
-  state_->self_.reset();
   state_->log->info("http server stopped endpoint={}", state_->endpoint_text);
 }
 

@@ -272,7 +272,9 @@ void to_proto(const member_info& info, mesh::v1::MemberInfo& out) {
   ports.set_mcp(info.ports.mcp);
   ports.set_metrics(info.ports.metrics);
   out.set_load(info.load);
-  out.set_identity_key(info.identity_key);
+  if (!info.identity_key.empty()) {
+    out.set_identity_key(info.identity_key);
+  }
 }
 
 node_role from_proto(mesh::v1::NodeRole role) {

@@ -52,7 +52,7 @@ void multiply_by_derivative(activation_function function, scalar steepness, cons
       e *= steepness * (1.0f - v.max(-0.98f).min(0.98f).square());
       return;
     case activation_function::relu:
-      e *= (sums.array() > 0.0f).select(steepness, 0.0f);
+      e *= (sums.array() > 0.0f).cast<scalar>() * steepness;
       return;
     default:
       e *= values.array().binaryExpr(sums.array(), [function, steepness](scalar value, scalar sum) {

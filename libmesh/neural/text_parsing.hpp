@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,14 +57,16 @@ class line_reader {
 
 [[nodiscard]] inline bool is_blank(std::string_view line) { return trim(line).empty(); }
 
-// Parses a whole token as a finite number; nullopt otherwise.
+// Parses a whole token as a number that is finite as a float; nullopt
+// otherwise (NaN, Inf, overflow, trailing characters).
 [[nodiscard]] inline std::optional<double> parse_finite(std::string_view token) {
   if (!token.empty() && token.front() == '+') {
     token.remove_prefix(1);
   }
   double value = 0.0;
   const auto [end, code] = std::from_chars(token.data(), token.data() + token.size(), value);
-  if (code != std::errc{} || end != token.data() + token.size() || !std::isfinite(value)) {
+  if (code != std::errc{} || end != token.data() + token.size() || !std::isfinite(value) ||
+      std::fabs(value) > static_cast<double>(std::numeric_limits<scalar>::max())) {
     return std::nullopt;
   }
   return value;

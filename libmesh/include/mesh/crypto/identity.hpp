@@ -34,7 +34,7 @@ class identity {
   // with mode 0700 when it is missing. A new key is written to a temporary
   // file with mode 0600, flushed with fsync and renamed into place, so a crash
   // never leaves a half-written key. Fails when the key file is readable or
-  // writable by group or others, is not PEM PKCS#8, or holds a key other than
+  // writable by group or others, is not PEM PKCS#8, or contains a key other than
   // Ed25519.
   [[nodiscard]] static result<identity> load_or_create(const std::filesystem::path& data_dir);
 

@@ -13,7 +13,7 @@ namespace mesh::crypto {
 
 inline constexpr std::size_t mesh_key_size = 32;
 
-// Reads the mesh key from `file`, which holds either exactly 32 raw bytes or
+// Reads the mesh key from `file`, which contains either exactly 32 raw bytes or
 // 64 hex characters (surrounding whitespace such as a trailing newline is
 // ignored for hex). Returns the 32 raw bytes. A file readable by group or
 // others is accepted with a warning on the "crypto" logger, because

@@ -25,6 +25,9 @@ namespace mesh::membership {
 // run on the same thread. Shared ownership through std::shared_ptr.
 class info_pool;
 
+// Creates an empty pool to share between swim instances on one thread.
+[[nodiscard]] std::shared_ptr<info_pool> make_info_pool();
+
 // Pure SWIM + Lifeguard state machine. Not thread-safe; one owner calls every
 // method. Randomness comes from a std::mt19937_64 seeded with `seed`.
 class swim {

@@ -16,7 +16,7 @@
 
 namespace mesh::wire {
 
-// Why a message was dropped; the value of the `reason` label.
+// Cause of a dropped message, the value of the `reason` label.
 enum class drop_reason {
   oversized,            // frame larger than transport_config::max_frame_bytes
   malformed_envelope,   // not a decodable Envelope, or not one frame after the routing id

@@ -50,10 +50,10 @@ struct transport_config {
 // handler validates the body fully before passing it on.
 using handler = std::function<result<void>(mesh::v1::Envelope&& envelope)>;
 
-// Owns one wire thread, the only thread that touches ZeroMQ sockets: a ROUTER
-// bound on the P2P port, one DEALER per remote address (connected on first
-// send; ZeroMQ reconnects), the ZAP handler for CURVE, and an eventfd that
-// wakes the thread when send() queues a message.
+// Owns one wire thread, the only thread that touches ZeroMQ sockets. They are
+// a ROUTER bound on the P2P port, one DEALER per remote address (connected on
+// the first send, reconnected by ZeroMQ) and the ZAP handler for CURVE. An
+// eventfd wakes the thread when send() queues a message.
 //
 // Thread safety: send(), port(), advertise_address() and stop() may be called
 // from any thread. Ownership: the wire_metrics passed to start() must outlive

@@ -1,0 +1,79 @@
+// Simulated SWIM membership at scale (mesh::membership::simulator).
+// Workloads, each as nodes/loss-percent:
+//   BM_membership_simulation/100/0     100 nodes join one bootstrap at once: the
+//                                      scenario compared against Serf 0.9.4
+//                                      (memberlist LAN defaults) on real processes
+//   BM_membership_simulation/1000/{0,10} and /10000/{0,10}: staggered joins
+//                                      through 3 seeds, then one node stops
+// Manual time is the simulated convergence time in seconds; the counters give
+// convergence and failure detection in seconds and in probe intervals, the
+// messages sent, and deaths declared about running nodes (false positives).
+// Run: bench_membership_simulator --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+
+#include "mesh/membership/simulator.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mesh::membership::simulation_config;
+
+simulation_config scenario(std::size_t nodes, double loss) {
+  simulation_config config;
+  config.nodes = nodes;
+  config.loss = loss;
+  config.latency = 1ms;
+  config.latency_jitter = 2ms;
+  config.seed = 42;
+  if (nodes <= 100) {
+    config.seeds = 1;
+    config.join_window = 0ms;
+  } else {
+    // Staggered: about 100 joins per second spread over three seeds.
+    config.seeds = 3;
+    config.join_window = std::chrono::milliseconds(nodes * 10);
+  }
+  return config;
+}
+
+double seconds(std::chrono::milliseconds time) {
+  return std::chrono::duration<double>(time).count();
+}
+
+void BM_membership_simulation(benchmark::State& state) {
+  const auto nodes = static_cast<std::size_t>(state.range(0));
+  const double loss = static_cast<double>(state.range(1)) / 100.0;
+  for (auto _ : state) {
+    const auto config = scenario(nodes, loss);
+    const auto result = mesh::membership::simulate(config);
+    state.SetIterationTime(seconds(result.convergence_time));
+    state.counters["converged"] = result.converged ? 1 : 0;
+    state.counters["convergence_s"] = seconds(result.convergence_time);
+    state.counters["after_last_join_s"] = seconds(result.convergence_time - config.join_window);
+    state.counters["convergence_rounds"] = result.convergence_rounds;
+    state.counters["detected"] = result.detected ? 1 : 0;
+    state.counters["detection_s"] = seconds(result.detection_time);
+    state.counters["detection_rounds"] = result.detection_rounds;
+    state.counters["false_deaths"] = static_cast<double>(result.false_deaths);
+    state.counters["messages"] = static_cast<double>(result.messages_sent);
+    state.counters["gossip_entries"] = static_cast<double>(result.gossip_entries);
+    state.counters["push_pull_entries"] = static_cast<double>(result.push_pull_entries);
+  }
+}
+
+BENCHMARK(BM_membership_simulation)
+    ->ArgNames({"nodes", "loss_pct"})
+    ->Args({100, 0})
+    ->Args({1000, 0})
+    ->Args({1000, 10})
+    ->Args({10000, 0})
+    ->Args({10000, 10})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kSecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

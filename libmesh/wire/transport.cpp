@@ -1,0 +1,972 @@
+#include "mesh/wire/transport.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+#include <zmq.hpp>
+
+#include "mesh/telemetry/logging.hpp"
+
+namespace mesh::wire {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// libzmq looks for the ZAP handler of a context at this fixed endpoint (RFC 27).
+constexpr const char* zap_endpoint = "inproc://zeromq.zap.01";
+// Each transport has its own context, so a fixed inproc name cannot collide.
+constexpr const char* monitor_endpoint = "inproc://mesh-wire-router-monitor";
+constexpr const char* zap_domain = "mesh";
+
+// Inbound frames handled per poll wake-up before outbound work gets a turn.
+constexpr int max_inbound_per_wakeup = 1024;
+// Frames at least this large are handed to ZeroMQ without a copy.
+constexpr std::size_t zero_copy_min_bytes = 1024;
+
+// ZeroMQ per-pipe high-water marks, in messages. Outbound messages beyond the
+// DEALER's mark wait in the transport's own per-peer queue, where
+// max_queued_per_peer bounds them.
+constexpr int dealer_send_hwm = 1000;
+constexpr int dealer_receive_hwm = 16;
+constexpr int router_receive_hwm = 1000;
+
+struct queued_message {
+  std::string address;
+  mesh::v1::MessageKind kind;
+  std::string frame;
+};
+
+struct waiting_message {
+  mesh::v1::MessageKind kind;
+  std::string frame;
+};
+
+// One DEALER per remote address, with the messages that ZeroMQ has not taken
+// yet (the peer is not connected or its high-water mark is reached).
+struct peer_connection {
+  zmq::socket_t socket;
+  std::deque<waiting_message> waiting;
+  // Time of the last message handed to ZeroMQ, or of the first message queued
+  // after an idle period; the idle timeout runs from here.
+  clock::time_point last_progress;
+  // Messages sent or dropped since the shared per-peer counts were updated.
+  std::size_t released = 0;
+};
+
+std::string bracket_if_ipv6(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+bool is_host_char(char c, bool bracketed) {
+  const auto u = static_cast<unsigned char>(c);
+  if (std::isalnum(u) != 0 || c == '-' || c == '.') {
+    return true;
+  }
+  return bracketed && (c == ':' || c == '%');
+}
+
+// Appends `value` as a protobuf base-128 varint.
+void append_varint(std::string& out, std::uint64_t value) {
+  while (value >= 0x80U) {
+    out.push_back(static_cast<char>((value & 0x7FU) | 0x80U));
+    value >>= 7U;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+// Protobuf tags of Envelope.kind (field 4, varint) and Envelope.body (field
+// 5, length-delimited): (field number << 3) | wire type.
+constexpr char kind_tag = (4 << 3) | 0;
+constexpr char body_tag = (5 << 3) | 2;
+
+}  // namespace
+
+result<peer_address> parse_peer_address(std::string_view address) {
+  const auto invalid = [&](const std::string& why) {
+    return fail(errc::invalid_argument, "invalid peer address '" + std::string(address) + "': " + why +
+                                            "; expected host:port (IPv6 as [address]:port) with a port from 1 "
+                                            "to 65535");
+  };
+
+  std::string_view host;
+  std::string_view port_text;
+  const bool bracketed = !address.empty() && address.front() == '[';
+  if (bracketed) {
+    const auto close = address.find(']');
+    if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return invalid("an IPv6 host must be followed by ]:port");
+    }
+    host = address.substr(1, close - 1);
+    port_text = address.substr(close + 2);
+  } else {
+    const auto colon = address.rfind(':');
+    if (colon == std::string_view::npos) {
+      return invalid("the port is missing");
+    }
+    host = address.substr(0, colon);
+    port_text = address.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return invalid("an IPv6 host must be in brackets");
+    }
+  }
+
+  if (host.empty()) {
+    return invalid("the host is empty");
+  }
+  for (const char c : host) {
+    if (!is_host_char(c, bracketed)) {
+      return invalid("the host contains the character '" + std::string(1, c) + "'");
+    }
+  }
+  if (port_text.empty() || port_text.size() > 5 ||
+      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return invalid("the port is not a number");
+  }
+  const unsigned long port = std::stoul(std::string(port_text));
+  if (port == 0 || port > 65535) {
+    return invalid("the port is out of range");
+  }
+  return peer_address{std::string(host), static_cast<std::uint16_t>(port)};
+}
+
+// State shared between the callers of send() and the wire thread, and the
+// sockets that only the wire thread touches.
+class transport::impl {
+ public:
+  impl(transport_config config, std::map<mesh::v1::MessageKind, handler> handlers, wire_metrics& metrics)
+      : config_(std::move(config)),
+        handlers_(std::move(handlers)),
+        metrics_(metrics),
+        log_(telemetry::logger("wire")) {}
+
+  ~impl() {
+    if (wake_fd_ >= 0) {
+      ::close(wake_fd_);
+    }
+  }
+
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+
+  result<void> open_wake_fd();
+  result<std::uint16_t> launch();
+  result<void> send(const std::string& address, mesh::v1::MessageKind kind, std::string body);
+  void stop(std::chrono::milliseconds linger);
+
+  std::uint16_t port_ = 0;
+  std::string advertise_address_;
+  transport_config config_;
+  // Raw 32-byte form of config_.curve->public_key, compared in ZAP requests.
+  std::string curve_public_raw_;
+  // ZMQ_MAXMSGSIZE: ZeroMQ closes the connection of a peer that sends more.
+  std::int64_t hard_frame_limit_ = 0;
+  // Serialized Envelope fields 1-3, the same in every message this node
+  // sends. send() appends fields 4 and 5, which gives the bytes that
+  // Envelope::SerializeToString produces, without building an Envelope.
+  std::string envelope_header_;
+
+ private:
+  // Wire thread: setup, loop and shutdown.
+  void run(std::promise<result<std::uint16_t>>& started);
+  std::uint16_t open_sockets();
+  void loop();
+  void shut_down();
+
+  void poll_once(clock::time_point& next_idle_check);
+  void wake();
+  void clear_wake();
+  void take_queued();
+  peer_connection* connect_peer(const std::string& address);
+  void flush(peer_connection& peer);
+  void release_counts();
+  void receive_inbound();
+  void process_frame(zmq::message_t& frame, bool extra_frames);
+  void answer_zap();
+  void read_monitor();
+  void close_idle_peers(clock::time_point now);
+  void drop_waiting(peer_connection& peer, const std::string& address, std::string_view why);
+  void log_drop(drop_reason reason, std::string_view detail, std::string_view peer);
+
+  std::map<mesh::v1::MessageKind, handler> handlers_;
+  wire_metrics& metrics_;
+  std::shared_ptr<spdlog::logger> log_;
+  telemetry::rate_limiter drop_log_limit_{10, 10s};
+
+  // Shared with send(); guarded by mutex_.
+  std::mutex mutex_;
+  std::vector<queued_message> queued_;
+  std::unordered_map<std::string, std::size_t> queued_per_peer_;
+  bool stopping_ = false;
+  std::chrono::milliseconds linger_{0};
+
+  int wake_fd_ = -1;
+  std::mutex stop_mutex_;
+  std::thread thread_;
+
+  // Wire thread only.
+  std::vector<queued_message> taken_;
+  zmq::context_t context_;
+  std::optional<zmq::socket_t> router_;
+  std::optional<zmq::socket_t> zap_;
+  std::optional<zmq::socket_t> monitor_;
+  std::unordered_map<std::string, peer_connection> peers_;
+  std::vector<zmq::pollitem_t> poll_items_;
+  // Reused for every inbound frame, so its string fields keep their capacity.
+  mesh::v1::Envelope inbound_;
+};
+
+result<void> transport::impl::open_wake_fd() {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    return fail(errc::io_error, std::string("eventfd failed: ") + std::strerror(errno));
+  }
+  return {};
+}
+
+result<std::uint16_t> transport::impl::launch() {
+  std::promise<result<std::uint16_t>> started;
+  auto started_future = started.get_future();
+  thread_ = std::thread([this, &started] { run(started); });
+
+  auto port = started_future.get();
+  if (!port) {
+    thread_.join();
+  }
+  return port;
+}
+
+void transport::impl::run(std::promise<result<std::uint16_t>>& started) {
+  try {
+    const auto port = open_sockets();
+    if (advertise_address_.empty()) {
+      std::string host = config_.bind_address;
+      if (host == "0.0.0.0") {
+        host = "127.0.0.1";
+      } else if (host == "::") {
+        host = "::1";
+      }
+      advertise_address_ = bracket_if_ipv6(host) + ":" + std::to_string(port);
+    }
+    mesh::v1::Envelope header;
+    header.set_protocol_version(protocol_version);
+    header.set_sender_id(config_.node_id);
+    header.set_sender_address(advertise_address_);
+    envelope_header_ = header.SerializeAsString();
+    started.set_value(port);
+  } catch (const std::exception& e) {
+    const std::string where = bracket_if_ipv6(config_.bind_address) + ":" + std::to_string(config_.port);
+    if (router_) {
+      router_->close();
+    }
+    zap_.reset();
+    monitor_.reset();
+    router_.reset();
+    context_.close();
+    started.set_value(fail(errc::io_error, "cannot open the P2P ROUTER on " + where + ": " + e.what() +
+                                               "; choose a free port or another bind_address"));
+    return;
+  }
+
+  log_->info("wire transport started port={} advertise={} curve={} max_frame_bytes={}", port_,
+             advertise_address_, config_.curve ? "on" : "off", config_.max_frame_bytes);
+  loop();
+  shut_down();
+}
+
+std::uint16_t transport::impl::open_sockets() {
+  // Sockets close with linger 0 unless shut_down() sets a linger, so context
+  // termination does not wait for an unreachable peer.
+  context_.set(zmq::ctxopt::blocky, 0);
+
+  // The ZAP handler must be bound before the CURVE server accepts a peer.
+  if (config_.curve) {
+    zap_.emplace(context_, zmq::socket_type::rep);
+    zap_->set(zmq::sockopt::linger, 0);
+    zap_->bind(zap_endpoint);
+  }
+
+  router_.emplace(context_, zmq::socket_type::router);
+  router_->set(zmq::sockopt::linger, 0);
+  router_->set(zmq::sockopt::rcvhwm, router_receive_hwm);
+  router_->set(zmq::sockopt::maxmsgsize, hard_frame_limit_);
+  router_->set(zmq::sockopt::tcp_keepalive, 1);
+  router_->set(zmq::sockopt::tcp_keepalive_idle, 60);
+  router_->set(zmq::sockopt::tcp_keepalive_intvl, 10);
+  router_->set(zmq::sockopt::tcp_keepalive_cnt, 3);
+  if (config_.bind_address.find(':') != std::string::npos) {
+    router_->set(zmq::sockopt::ipv6, 1);
+  }
+  if (config_.curve) {
+    router_->set(zmq::sockopt::curve_server, 1);
+    router_->set(zmq::sockopt::curve_secretkey, config_.curve->secret_key);
+    router_->set(zmq::sockopt::zap_domain, zap_domain);
+  }
+
+  if (zmq_socket_monitor(router_->handle(), monitor_endpoint,
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
+    throw zmq::error_t();
+  }
+  monitor_.emplace(context_, zmq::socket_type::pair);
+  monitor_->set(zmq::sockopt::linger, 0);
+  monitor_->connect(monitor_endpoint);
+
+  const std::string port_text = config_.port == 0 ? "*" : std::to_string(config_.port);
+  router_->bind("tcp://" + bracket_if_ipv6(config_.bind_address) + ":" + port_text);
+
+  const std::string endpoint = router_->get(zmq::sockopt::last_endpoint);
+  port_ = static_cast<std::uint16_t>(std::stoul(endpoint.substr(endpoint.rfind(':') + 1)));
+  return port_;
+}
+
+void transport::impl::loop() {
+  auto next_idle_check = clock::now();
+  while (true) {
+    try {
+      std::unique_lock lock(mutex_);
+      if (stopping_) {
+        return;
+      }
+      lock.unlock();
+      poll_once(next_idle_check);
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) {
+        return;
+      }
+      std::uint64_t suppressed = 0;
+      if (drop_log_limit_.allow(suppressed)) {
+        log_->error("wire loop caught a ZeroMQ error error=\"{}\" suppressed={}", e.what(), suppressed);
+      }
+    }
+  }
+}
+
+void transport::impl::poll_once(clock::time_point& next_idle_check) {
+  auto& items = poll_items_;
+  items.clear();
+  items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+  items.push_back({router_->handle(), 0, ZMQ_POLLIN, 0});
+  items.push_back({monitor_->handle(), 0, ZMQ_POLLIN, 0});
+  if (zap_) {
+    items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
+  }
+  for (auto& [address, peer] : peers_) {
+    if (!peer.waiting.empty()) {
+      items.push_back({peer.socket.handle(), 0, ZMQ_POLLOUT, 0});
+    }
+  }
+
+  const auto now = clock::now();
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(next_idle_check - now);
+  zmq::poll(items.data(), items.size(), std::max(timeout, 0ms));
+
+  if ((items[0].revents & ZMQ_POLLIN) != 0) {
+    clear_wake();
+    take_queued();
+  }
+  if ((items[1].revents & ZMQ_POLLIN) != 0) {
+    receive_inbound();
+  }
+  if ((items[2].revents & ZMQ_POLLIN) != 0) {
+    read_monitor();
+  }
+  if (zap_ && (items[3].revents & ZMQ_POLLIN) != 0) {
+    answer_zap();
+  }
+
+  // flush() returns at once for a peer that cannot take a message, so every
+  // peer with waiting messages gets a try, whichever event woke the thread.
+  for (auto& [address, peer] : peers_) {
+    if (!peer.waiting.empty()) {
+      flush(peer);
+    }
+  }
+  release_counts();
+
+  const auto after = clock::now();
+  if (after >= next_idle_check) {
+    close_idle_peers(after);
+    const auto check_every = std::clamp(config_.peer_idle_timeout / 4, std::chrono::milliseconds(10),
+                                        std::chrono::milliseconds(1000));
+    next_idle_check = after + check_every;
+  }
+}
+
+void transport::impl::wake() {
+  const std::uint64_t one = 1;
+  // A full counter (EAGAIN) still leaves the eventfd readable, so the wire
+  // thread wakes either way.
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof(one));
+}
+
+void transport::impl::clear_wake() {
+  std::uint64_t count = 0;
+  [[maybe_unused]] const auto read_bytes = ::read(wake_fd_, &count, sizeof(count));
+}
+
+void transport::impl::take_queued() {
+  taken_.clear();
+  {
+    std::lock_guard lock(mutex_);
+    taken_.swap(queued_);
+  }
+
+  const auto now = clock::now();
+  const std::string* last_address = nullptr;
+  peer_connection* last_peer = nullptr;
+  for (auto& message : taken_) {
+    peer_connection* peer = nullptr;
+    if (last_address != nullptr && *last_address == message.address) {
+      peer = last_peer;
+    } else {
+      auto it = peers_.find(message.address);
+      peer = it != peers_.end() ? &it->second : connect_peer(message.address);
+      last_address = &message.address;
+      last_peer = peer;
+    }
+    if (peer == nullptr) {
+      metrics_.record_dropped(drop_reason::invalid_address);
+      std::lock_guard lock(mutex_);
+      auto count = queued_per_peer_.find(message.address);
+      if (count != queued_per_peer_.end() && --count->second == 0) {
+        queued_per_peer_.erase(count);
+      }
+      metrics_.queue_depth().Decrement();
+      continue;
+    }
+    if (peer->waiting.empty()) {
+      peer->last_progress = now;
+    }
+    peer->waiting.push_back(waiting_message{message.kind, std::move(message.frame)});
+  }
+  taken_.clear();
+}
+
+peer_connection* transport::impl::connect_peer(const std::string& address) {
+  try {
+    zmq::socket_t socket(context_, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::sndhwm, dealer_send_hwm);
+    socket.set(zmq::sockopt::rcvhwm, dealer_receive_hwm);
+    socket.set(zmq::sockopt::maxmsgsize, hard_frame_limit_);
+    // Messages wait in our queue, not in a ZeroMQ pipe, until the connection
+    // is up, so an unreachable peer fills its max_queued_per_peer.
+    socket.set(zmq::sockopt::immediate, 1);
+    socket.set(zmq::sockopt::ipv6, 1);
+    socket.set(zmq::sockopt::reconnect_ivl, 100);
+    socket.set(zmq::sockopt::reconnect_ivl_max, 5000);
+    socket.set(zmq::sockopt::connect_timeout, 5000);
+    socket.set(zmq::sockopt::tcp_keepalive, 1);
+    socket.set(zmq::sockopt::tcp_keepalive_idle, 60);
+    socket.set(zmq::sockopt::tcp_keepalive_intvl, 10);
+    socket.set(zmq::sockopt::tcp_keepalive_cnt, 3);
+    if (config_.curve) {
+      socket.set(zmq::sockopt::curve_serverkey, config_.curve->public_key);
+      socket.set(zmq::sockopt::curve_publickey, config_.curve->public_key);
+      socket.set(zmq::sockopt::curve_secretkey, config_.curve->secret_key);
+    }
+    socket.connect("tcp://" + address);
+
+    auto [it, inserted] = peers_.emplace(address, peer_connection{std::move(socket), {}, clock::now(), 0});
+    metrics_.peers().Increment();
+    log_->debug("peer socket opened address={}", address);
+    return &it->second;
+  } catch (const zmq::error_t& e) {
+    log_drop(drop_reason::invalid_address, e.what(), address);
+    return nullptr;
+  }
+}
+
+void transport::impl::flush(peer_connection& peer) {
+  // Asking first saves building a message for a peer that is not connected.
+  if ((peer.socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) == 0) {
+    return;
+  }
+
+  bool progressed = false;
+  while (!peer.waiting.empty()) {
+    auto& front = peer.waiting.front();
+    const std::size_t size = front.frame.size();
+
+    zmq::message_t message;
+    if (size >= zero_copy_min_bytes) {
+      auto* owned = new std::string(std::move(front.frame));
+      message.rebuild(owned->data(), owned->size(),
+                      [](void* /*data*/, void* hint) { delete static_cast<std::string*>(hint); }, owned);
+    } else {
+      message.rebuild(front.frame.data(), size);
+    }
+
+    zmq::send_result_t sent;
+    try {
+      sent = peer.socket.send(message, zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      metrics_.record_dropped(drop_reason::send_failed);
+      log_drop(drop_reason::send_failed, e.what(), "");
+      peer.waiting.pop_front();
+      ++peer.released;
+      continue;
+    }
+    if (!sent) {
+      // The high-water mark was reached. A failed send leaves `message`
+      // intact, so its bytes go back into the queue for the next attempt.
+      if (size >= zero_copy_min_bytes) {
+        front.frame.assign(message.data<char>(), message.size());
+      }
+      break;
+    }
+
+    metrics_.record_sent(front.kind, size);
+    peer.waiting.pop_front();
+    ++peer.released;
+    progressed = true;
+  }
+  if (progressed) {
+    peer.last_progress = clock::now();
+  }
+}
+
+void transport::impl::release_counts() {
+  std::size_t total = 0;
+  std::lock_guard lock(mutex_);
+  for (auto& [address, peer] : peers_) {
+    if (peer.released == 0) {
+      continue;
+    }
+    auto count = queued_per_peer_.find(address);
+    if (count != queued_per_peer_.end()) {
+      count->second -= std::min(count->second, peer.released);
+      if (count->second == 0) {
+        queued_per_peer_.erase(count);
+      }
+    }
+    total += peer.released;
+    peer.released = 0;
+  }
+  if (total > 0) {
+    metrics_.queue_depth().Decrement(static_cast<double>(total));
+  }
+}
+
+void transport::impl::receive_inbound() {
+  for (int i = 0; i < max_inbound_per_wakeup; ++i) {
+    zmq::message_t routing_id;
+    if (!router_->recv(routing_id, zmq::recv_flags::dontwait)) {
+      return;
+    }
+    if (!routing_id.more()) {
+      continue;
+    }
+
+    zmq::message_t frame;
+    if (!router_->recv(frame, zmq::recv_flags::dontwait)) {
+      return;
+    }
+
+    // A DEALER of this transport sends exactly one frame. The rest of a longer
+    // multipart message is read and discarded, so the next read starts at a routing id.
+    bool extra_frames = false;
+    while (frame.more()) {
+      zmq::message_t extra;
+      if (!router_->recv(extra, zmq::recv_flags::dontwait)) {
+        break;
+      }
+      extra_frames = true;
+      if (!extra.more()) {
+        break;
+      }
+    }
+    process_frame(frame, extra_frames);
+  }
+}
+
+void transport::impl::process_frame(zmq::message_t& frame, bool extra_frames) {
+  const auto peer_of = [&frame]() -> std::string {
+    const char* address = nullptr;
+    try {
+      address = frame.gets("Peer-Address");
+    } catch (const zmq::error_t&) {
+      return "unknown";
+    }
+    return address != nullptr ? address : "unknown";
+  };
+
+  if (frame.size() > config_.max_frame_bytes) {
+    metrics_.record_dropped(drop_reason::oversized);
+    log_drop(drop_reason::oversized, "frame of " + std::to_string(frame.size()) + " bytes", peer_of());
+    return;
+  }
+  if (extra_frames) {
+    metrics_.record_dropped(drop_reason::malformed_envelope);
+    log_drop(drop_reason::malformed_envelope, "more than one frame after the routing id", peer_of());
+    return;
+  }
+
+  auto& envelope = inbound_;
+  envelope.Clear();
+  if (!envelope.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+    metrics_.record_dropped(drop_reason::malformed_envelope);
+    log_drop(drop_reason::malformed_envelope, "not a mesh.v1.Envelope", peer_of());
+    return;
+  }
+  if (envelope.protocol_version() != protocol_version) {
+    metrics_.record_dropped(drop_reason::unsupported_version);
+    log_drop(drop_reason::unsupported_version,
+             "protocol_version " + std::to_string(envelope.protocol_version()) + ", expected " +
+                 std::to_string(protocol_version),
+             peer_of());
+    return;
+  }
+  const auto kind = envelope.kind();
+  auto handler_it = handlers_.find(kind);
+  if (handler_it == handlers_.end()) {
+    metrics_.record_dropped(drop_reason::unknown_kind);
+    log_drop(drop_reason::unknown_kind, "kind " + std::to_string(static_cast<int>(kind)), peer_of());
+    return;
+  }
+
+  metrics_.record_received(kind, frame.size());
+  // The handler may move fields out of the envelope, so the sender id for
+  // the log line is copied only when the handler fails.
+  result<void> handled;
+  try {
+    handled = handler_it->second(std::move(envelope));
+  } catch (const std::exception& e) {
+    handled = fail(errc::decode_error, std::string("handler threw: ") + e.what());
+  }
+  if (!handled) {
+    metrics_.record_dropped(drop_reason::malformed_body);
+    log_drop(drop_reason::malformed_body, std::string(kind_label(kind)) + " body: " + handled.err().message,
+             peer_of());
+  }
+}
+
+void transport::impl::answer_zap() {
+  std::vector<zmq::message_t> request;
+  while (true) {
+    zmq::message_t part;
+    if (!zap_->recv(part, zmq::recv_flags::dontwait)) {
+      break;
+    }
+    const bool more = part.more();
+    request.push_back(std::move(part));
+    if (!more) {
+      break;
+    }
+  }
+  if (request.empty()) {
+    return;
+  }
+
+  // ZAP request frames (RFC 27): version, request id, domain, address,
+  // identity, mechanism, then the mechanism's credentials. For CURVE the one
+  // credential is the client's 32-byte public key.
+  const auto text = [&request](std::size_t i) {
+    return i < request.size() ? request[i].to_string() : std::string();
+  };
+  const std::string version = text(0);
+  const std::string mechanism = text(5);
+  const bool admitted = version == "1.0" && mechanism == "CURVE" && request.size() == 7 &&
+                        request[6].to_string_view() == curve_public_raw_;
+
+  const std::array<std::string, 6> reply = {
+      "1.0", text(1), admitted ? "200" : "400", admitted ? "OK" : "client key is not the mesh key", "", ""};
+  for (std::size_t i = 0; i < reply.size(); ++i) {
+    zap_->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+
+  if (!admitted) {
+    metrics_.record_dropped(drop_reason::auth_failed);
+    log_drop(drop_reason::auth_failed, "ZAP rejected mechanism " + mechanism, text(3));
+  }
+}
+
+void transport::impl::read_monitor() {
+  // Monitor events are two frames: 2 bytes event id and 4 bytes value, then
+  // the endpoint (zmq_socket_monitor(3)).
+  zmq::message_t event_frame;
+  if (!monitor_->recv(event_frame, zmq::recv_flags::dontwait)) {
+    return;
+  }
+  zmq::message_t endpoint_frame;
+  if (event_frame.more()) {
+    (void)monitor_->recv(endpoint_frame, zmq::recv_flags::dontwait);
+  }
+  if (event_frame.size() < 6) {
+    return;
+  }
+  std::uint16_t event = 0;
+  std::memcpy(&event, event_frame.data(), sizeof(event));
+
+  // A ZAP denial shows up as HANDSHAKE_FAILED_AUTH and was counted when the
+  // ZAP reply was sent. A protocol failure is a peer with another mesh key,
+  // one without CURVE, or one that does not speak ZMTP.
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+    metrics_.record_dropped(drop_reason::auth_failed);
+    // libzmq 4.3 reports the listening endpoint here, not the remote one.
+    log_drop(drop_reason::auth_failed,
+             "handshake failed on " + endpoint_frame.to_string() + " (another mesh key, or CURVE on one side only)",
+             "");
+  }
+}
+
+void transport::impl::close_idle_peers(clock::time_point now) {
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    auto& peer = it->second;
+    if (now - peer.last_progress < config_.peer_idle_timeout) {
+      ++it;
+      continue;
+    }
+    if (!peer.waiting.empty()) {
+      drop_waiting(peer, it->first, "peer unreachable for peer_idle_timeout");
+    }
+    log_->debug("peer socket closed after idle timeout address={}", it->first);
+    peer.socket.close();
+    metrics_.peers().Decrement();
+    // The count of the dropped messages must reach queued_per_peer_ before
+    // the peer entry with its `released` field goes away.
+    {
+      std::lock_guard lock(mutex_);
+      auto count = queued_per_peer_.find(it->first);
+      if (count != queued_per_peer_.end()) {
+        count->second -= std::min(count->second, peer.released);
+        if (count->second == 0) {
+          queued_per_peer_.erase(count);
+        }
+      }
+    }
+    metrics_.queue_depth().Decrement(static_cast<double>(peer.released));
+    it = peers_.erase(it);
+  }
+}
+
+void transport::impl::drop_waiting(peer_connection& peer, const std::string& address, std::string_view why) {
+  const auto count = peer.waiting.size();
+  metrics_.record_dropped(drop_reason::send_failed, static_cast<double>(count));
+  log_->warn("dropped outbound messages reason=send_failed address={} count={} cause=\"{}\"", address, count, why);
+  peer.released += count;
+  peer.waiting.clear();
+}
+
+void transport::impl::log_drop(drop_reason reason, std::string_view detail, std::string_view peer) {
+  std::uint64_t suppressed = 0;
+  if (drop_log_limit_.allow(suppressed)) {
+    log_->warn("dropped message reason={} peer={} detail=\"{}\" suppressed_since_last={}", to_string(reason),
+               peer.empty() ? "-" : peer, detail, suppressed);
+  }
+}
+
+void transport::impl::shut_down() {
+  std::chrono::milliseconds linger{0};
+  {
+    std::lock_guard lock(mutex_);
+    linger = linger_;
+  }
+  const auto deadline = clock::now() + linger;
+
+  try {
+    take_queued();
+
+    // Hand over what the peers accept until the linger runs out.
+    while (clock::now() < deadline) {
+      std::vector<zmq::pollitem_t> items;
+      std::vector<peer_connection*> waiting_peers;
+      for (auto& [address, peer] : peers_) {
+        flush(peer);
+        if (!peer.waiting.empty()) {
+          items.push_back({peer.socket.handle(), 0, ZMQ_POLLOUT, 0});
+          waiting_peers.push_back(&peer);
+        }
+      }
+      if (items.empty()) {
+        break;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+      zmq::poll(items.data(), items.size(), std::clamp(left, 1ms, 50ms));
+    }
+  } catch (const zmq::error_t& e) {
+    log_->error("error while flushing at stop error=\"{}\"", e.what());
+  }
+
+  for (auto& [address, peer] : peers_) {
+    if (!peer.waiting.empty()) {
+      drop_waiting(peer, address, "transport stopped");
+    }
+  }
+  release_counts();
+
+  // Messages already inside ZeroMQ get whatever is left of the linger.
+  const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()), 0ms);
+  for (auto& [address, peer] : peers_) {
+    try {
+      peer.socket.set(zmq::sockopt::linger, static_cast<int>(left.count()));
+    } catch (const zmq::error_t&) {
+      // The socket closes with linger 0 then.
+    }
+    peer.socket.close();
+  }
+  metrics_.peers().Decrement(static_cast<double>(peers_.size()));
+  peers_.clear();
+
+  zmq_socket_monitor(router_->handle(), nullptr, 0);
+  monitor_.reset();
+  zap_.reset();
+  router_.reset();
+  context_.close();
+  log_->info("wire transport stopped port={}", port_);
+}
+
+result<void> transport::impl::send(const std::string& address, mesh::v1::MessageKind kind, std::string body) {
+  auto parsed = parse_peer_address(address);
+  if (!parsed) {
+    metrics_.record_dropped(drop_reason::invalid_address);
+    return parsed.err();
+  }
+
+  // Proto3 omits fields with default values, and so does this encoding.
+  std::string frame;
+  frame.reserve(envelope_header_.size() + 1 + 10 + 1 + 10 + body.size());
+  frame = envelope_header_;
+  if (kind != 0) {
+    frame.push_back(kind_tag);
+    append_varint(frame, static_cast<std::uint64_t>(static_cast<std::int64_t>(kind)));
+  }
+  if (!body.empty()) {
+    frame.push_back(body_tag);
+    append_varint(frame, body.size());
+    frame.append(body);
+  }
+  if (frame.size() > config_.max_frame_bytes) {
+    metrics_.record_dropped(drop_reason::oversized);
+    return fail(errc::too_large, "envelope of " + std::to_string(frame.size()) + " bytes to " + address +
+                                     " exceeds max_frame_bytes " + std::to_string(config_.max_frame_bytes));
+  }
+
+  bool was_empty = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      metrics_.record_dropped(drop_reason::send_failed);
+      return fail(errc::rejected, "cannot send to " + address + ": the wire transport has stopped");
+    }
+    auto& count = queued_per_peer_[address];
+    if (count >= config_.max_queued_per_peer) {
+      metrics_.record_dropped(drop_reason::queue_full);
+      return fail(errc::rejected, "cannot send to " + address + ": " + std::to_string(count) +
+                                      " messages already wait for this peer (max_queued_per_peer)");
+    }
+    ++count;
+    was_empty = queued_.empty();
+    queued_.push_back(queued_message{address, kind, std::move(frame)});
+    metrics_.queue_depth().Increment();
+  }
+
+  if (was_empty) {
+    wake();
+  }
+  return {};
+}
+
+void transport::impl::stop(std::chrono::milliseconds linger) {
+  std::lock_guard stop_lock(stop_mutex_);
+  if (!thread_.joinable()) {
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    linger_ = std::max(linger, 0ms);
+  }
+  wake();
+  thread_.join();
+}
+
+result<std::unique_ptr<transport>> transport::start(transport_config config,
+                                                    std::map<mesh::v1::MessageKind, handler> handlers,
+                                                    wire_metrics& metrics) {
+  if (config.node_id.empty()) {
+    return fail(errc::invalid_config, "wire transport: node_id is empty; pass the node identity's id");
+  }
+  if (config.max_frame_bytes == 0 || config.max_queued_per_peer == 0) {
+    return fail(errc::invalid_config, "wire transport: max_frame_bytes and max_queued_per_peer must be at least 1");
+  }
+  if (config.peer_idle_timeout <= std::chrono::milliseconds(0)) {
+    return fail(errc::invalid_config, "wire transport: peer_idle_timeout must be positive");
+  }
+  if (config.bind_address.empty()) {
+    return fail(errc::invalid_config, "wire transport: bind_address is empty; use 0.0.0.0 for all interfaces");
+  }
+
+  std::string curve_public_raw;
+  if (config.curve) {
+    const auto& keys = *config.curve;
+    std::array<std::uint8_t, 32> decoded{};
+    if (keys.public_key.size() != 40 || keys.secret_key.size() != 40 ||
+        zmq_z85_decode(decoded.data(), keys.public_key.c_str()) == nullptr) {
+      return fail(errc::invalid_config,
+                  "wire transport: CURVE keys must be 40-character Z85 strings; derive them with "
+                  "crypto::derive_curve_keypair");
+    }
+    curve_public_raw.assign(reinterpret_cast<const char*>(decoded.data()), decoded.size());
+  }
+  if (!config.advertise_address.empty()) {
+    if (auto checked = parse_peer_address(config.advertise_address); !checked) {
+      return fail(errc::invalid_config, "wire transport: advertise_address: " + checked.err().message);
+    }
+  }
+  for (const auto& [kind, callback] : handlers) {
+    if (!callback) {
+      return fail(errc::invalid_argument, "wire transport: the handler for kind " +
+                                              std::string(kind_label(kind)) + " is empty");
+    }
+  }
+
+  auto state = std::make_unique<impl>(std::move(config), std::move(handlers), metrics);
+  state->advertise_address_ = state->config_.advertise_address;
+  state->curve_public_raw_ = std::move(curve_public_raw);
+  const auto limit = state->config_.max_frame_bytes;
+  state->hard_frame_limit_ = limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max() / 2)
+                                 ? std::numeric_limits<std::int64_t>::max()
+                                 : static_cast<std::int64_t>(2 * limit);
+  if (auto opened = state->open_wake_fd(); !opened) {
+    return opened.err();
+  }
+
+  auto port = state->launch();
+  if (!port) {
+    return port.err();
+  }
+
+  return std::unique_ptr<transport>(new transport(std::move(state)));
+}
+
+transport::transport(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+transport::~transport() { stop(); }
+
+std::uint16_t transport::port() const noexcept { return impl_->port_; }
+
+const std::string& transport::advertise_address() const noexcept { return impl_->advertise_address_; }
+
+result<void> transport::send(const std::string& address, mesh::v1::MessageKind kind, std::string body) {
+  return impl_->send(address, kind, std::move(body));
+}
+
+void transport::stop(std::chrono::milliseconds linger) { impl_->stop(linger); }
+
+}  // namespace mesh::wire

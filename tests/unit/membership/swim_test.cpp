@@ -1,0 +1,452 @@
+// The swim state machine driven through fake_network: joins, convergence,
+// failure detection, refutation, leave, partitions, restarts and reaping.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "fake_network.hpp"
+#include "mesh/membership/codec.hpp"
+#include "mesh/membership/swim.hpp"
+
+namespace mesh::membership::testing {
+namespace {
+
+bool contains(const std::vector<event::kind>& kinds, event::kind what) {
+  return std::find(kinds.begin(), kinds.end(), what) != kinds.end();
+}
+
+TEST(SwimJoin, TwoNodesSeeEachOther) {
+  fake_network net(fast_config(), 2);
+  net.join_all_through_first();
+  EXPECT_TRUE(net.node(0).joined());
+  EXPECT_FALSE(net.node(1).joined());
+
+  net.run_for(200ms);
+
+  EXPECT_TRUE(net.node(1).joined());
+  EXPECT_TRUE(net.all_see_alive({0, 1}));
+  EXPECT_TRUE(contains(net.events_about(0, 1), event::kind::joined));
+  EXPECT_TRUE(contains(net.events_about(1, 0), event::kind::joined));
+  EXPECT_EQ(net.node(1).stats().join_attempts, 1u);
+}
+
+TEST(SwimJoin, EmptySeedListJoinsAlone) {
+  fake_network net(fast_config(), 1);
+  net.join(0, {});
+  EXPECT_TRUE(net.node(0).joined());
+  EXPECT_EQ(net.node(0).alive_count(), 1u);
+  EXPECT_EQ(net.node(0).stats().join_attempts, 0u);
+}
+
+TEST(SwimJoin, OwnAddressIsNotASeed) {
+  fake_network net(fast_config(), 1);
+  net.node(0).join({address_of(0)}, net.now());
+  EXPECT_TRUE(net.node(0).joined());
+  EXPECT_TRUE(net.node(0).take_outbox().empty());
+}
+
+TEST(SwimJoin, RetryBacksOffUntilMaximum) {
+  auto config = fast_config();
+  fake_network net(config, 2);
+  net.stop(0);
+  auto& joiner = net.node(1);
+  const timestamp start = net.now();
+
+  // Each retry doubles the wait: 200, 400, 800, 1600, then capped at 2000 ms.
+  EXPECT_FALSE(joiner.join_retry_due(start));
+  timestamp at = start;
+  std::vector<timestamp> waits;
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    joiner.join({address_of(0)}, at);
+    timestamp wait = 1ms;
+    while (!joiner.join_retry_due(at + wait)) {
+      wait += 1ms;
+    }
+    waits.push_back(wait);
+    at += wait;
+  }
+  EXPECT_EQ(waits[0], 200ms);
+  EXPECT_EQ(waits[1], 400ms);
+  EXPECT_EQ(waits[2], 800ms);
+  EXPECT_EQ(waits[3], 1600ms);
+  EXPECT_EQ(waits[4], 2000ms);
+  EXPECT_EQ(waits[5], 2000ms);
+  EXPECT_EQ(joiner.stats().join_attempts, 6u);
+  EXPECT_FALSE(joiner.joined());
+}
+
+TEST(SwimJoin, LateSeedIsReachedByRetry) {
+  fake_network net(fast_config(), 2);
+  net.stop(0);
+  net.remember_seeds(1, {0});
+  net.join(1, {0});
+  net.run_for(500ms);
+  EXPECT_FALSE(net.node(1).joined());
+
+  net.start(0, 1);
+  net.join(0, {});
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive({0, 1}); }, 5s));
+  EXPECT_GE(net.node(1).stats().join_attempts, 2u);
+}
+
+TEST(SwimConvergence, FiveNodes) {
+  fake_network net(fast_config(), 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_TRUE(net.node(i).joined()) << "node " << i;
+    EXPECT_EQ(net.node(i).members().size(), 5u) << "node " << i;
+  }
+}
+
+TEST(SwimConvergence, TwentyNodes) {
+  fake_network net(fast_config(), 20);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 3s));
+
+  // With everyone alive and every link up, nobody may be suspected.
+  net.run_for(5s);
+  for (std::size_t i = 0; i < 20; ++i) {
+    EXPECT_EQ(net.node(i).stats().suspicions_raised, 0u) << "node " << i;
+  }
+  EXPECT_TRUE(net.all_see_alive(net.all_nodes()));
+}
+
+TEST(SwimConvergence, MembersAreSortedAndIncludeSelf) {
+  fake_network net(fast_config(), 4);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+  const auto members = net.node(2).members();
+  ASSERT_EQ(members.size(), 4u);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    EXPECT_EQ(members[i].info.node_id, node_id_of(i));
+  }
+  EXPECT_EQ(net.node(2).self().info.node_id, node_id_of(2));
+  EXPECT_EQ(net.node(2).self().state, member_state::alive);
+}
+
+TEST(SwimFailure, SilentNodeIsSuspectedThenDead) {
+  const auto config = fast_config();
+  fake_network net(config, 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+
+  net.stop(4);
+  const auto dead_everywhere = [&] {
+    for (std::size_t i = 0; i < 4; ++i) {
+      const auto seen = net.view(i, 4);
+      if (!seen || seen->state != member_state::dead) {
+        return false;
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(net.run_until(dead_everywhere, 20s));
+
+  std::uint64_t suspicions = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto kinds = net.events_about(i, 4);
+    EXPECT_TRUE(contains(kinds, event::kind::died)) << "node " << i;
+    suspicions += net.node(i).stats().suspicions_raised;
+    EXPECT_EQ(net.node(i).alive_count(), 4u) << "node " << i;
+  }
+  EXPECT_GE(suspicions, 1u);
+
+  // The member that declared the death first suspected it.
+  bool suspected_before_death = false;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto kinds = net.events_about(i, 4);
+    const auto suspected = std::find(kinds.begin(), kinds.end(), event::kind::suspected);
+    const auto died = std::find(kinds.begin(), kinds.end(), event::kind::died);
+    suspected_before_death = suspected_before_death || suspected < died;
+  }
+  EXPECT_TRUE(suspected_before_death);
+}
+
+TEST(SwimFailure, DetectionWaitsForMinimumSuspicionTimeout) {
+  const auto config = fast_config();
+  fake_network net(config, 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+
+  net.stop(4);
+  const timestamp stopped_at = net.now();
+  ASSERT_TRUE(net.run_until([&] { return net.node(0).count(member_state::dead) == 1; }, 20s));
+
+  // Minimum suspicion timeout = 4 * log10(max(5, 10)) * 200 ms = 800 ms, plus
+  // at least one probe interval for the failed probe itself.
+  EXPECT_GE(net.now() - stopped_at, config.probe_interval + 800ms);
+}
+
+TEST(SwimRefute, DroppedAcksCauseRefutationNotDeath) {
+  fake_network net(fast_config(), 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+  const std::uint64_t before = net.node(2).self().incarnation;
+
+  // Node 2 loses every ack it sends (direct and relayed) for two seconds.
+  net.set_drop_rule([](std::size_t from, std::size_t, const v1::MembershipMessage& message) {
+    return from == 2 && message.has_ack();
+  });
+  net.run_for(2s);
+  net.clear_drop_rule();
+  net.run_for(3s);
+
+  EXPECT_GE(net.node(2).stats().refutations, 1u);
+  EXPECT_GT(net.node(2).self().incarnation, before);
+  EXPECT_TRUE(net.all_see_alive(net.all_nodes()));
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_FALSE(contains(net.events_about(i, 2), event::kind::died)) << "node " << i;
+  }
+  std::uint64_t suspicions = 0;
+  for (std::size_t i = 0; i < 5; ++i) {
+    suspicions += net.node(i).stats().suspicions_raised;
+  }
+  EXPECT_GE(suspicions, 1u);
+}
+
+TEST(SwimRefute, HearingItselfDeadRefutesAboveIt) {
+  fake_network net(fast_config(), 1);
+  auto& machine = net.node(0);
+  net.join(0, {});
+
+  v1::MembershipMessage message;
+  message.mutable_broadcast();
+  auto& update = *message.add_gossip();
+  to_proto(machine.self().info, *update.mutable_info());
+  update.set_state(v1::MEMBER_STATE_DEAD);
+  update.set_incarnation(50);
+  update.set_reporter_id(node_id_of(9));
+  ASSERT_TRUE(validate_message(message, codec_limits{}).has_value());
+
+  machine.receive(address_of(9), message, net.now());
+
+  EXPECT_EQ(machine.self().incarnation, 51u);
+  EXPECT_EQ(machine.self().state, member_state::alive);
+  EXPECT_EQ(machine.stats().refutations, 1u);
+}
+
+TEST(SwimRefute, StaleSuspicionIsIgnored) {
+  fake_network net(fast_config(), 1);
+  auto& machine = net.node(0);
+
+  v1::MembershipMessage message;
+  message.mutable_broadcast();
+  auto& update = *message.add_gossip();
+  to_proto(machine.self().info, *update.mutable_info());
+  update.set_state(v1::MEMBER_STATE_SUSPECT);
+  update.set_incarnation(0);  // below the initial incarnation 1
+  machine.receive(address_of(9), message, net.now());
+
+  EXPECT_EQ(machine.self().incarnation, 1u);
+  EXPECT_EQ(machine.stats().refutations, 0u);
+}
+
+TEST(SwimUpdate, SameIncarnationWithOtherInfoIsIgnored) {
+  fake_network net(fast_config(), 2);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive({0, 1}); }, 2s));
+  const auto known = *net.view(0, 1);
+
+  v1::MembershipMessage message;
+  message.mutable_broadcast();
+  auto& update = *message.add_gossip();
+  auto changed = known.info;
+  changed.load = 999;
+  to_proto(changed, *update.mutable_info());
+  update.set_state(v1::MEMBER_STATE_ALIVE);
+  update.set_incarnation(known.incarnation);
+  net.node(0).receive(address_of(1), message, net.now());
+  EXPECT_EQ(net.view(0, 1)->info.load, known.info.load);
+
+  update.set_incarnation(known.incarnation + 1);
+  net.node(0).receive(address_of(1), message, net.now());
+  EXPECT_EQ(net.view(0, 1)->info.load, 999u);
+  EXPECT_EQ(net.node(0).take_events().back().what, event::kind::updated);
+}
+
+TEST(SwimUpdate, LoadChangeSpreadsWithHigherIncarnation) {
+  fake_network net(fast_config(), 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+  const std::uint64_t before = net.node(3).self().incarnation;
+
+  net.node(3).set_load(420);
+  EXPECT_EQ(net.node(3).self().incarnation, before + 1);
+  EXPECT_EQ(net.node(3).self().info.load, 420u);
+
+  const auto everyone_sees_load = [&] {
+    for (std::size_t i = 0; i < 5; ++i) {
+      if (net.view(i, 3)->info.load != 420u) {
+        return false;
+      }
+    }
+    return true;
+  };
+  EXPECT_TRUE(net.run_until(everyone_sees_load, 2s));
+}
+
+TEST(SwimLeave, OthersRecordLeftNotDead) {
+  fake_network net(fast_config(), 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+  const std::uint64_t before = net.node(3).self().incarnation;
+
+  net.node(3).leave(net.now());
+  EXPECT_EQ(net.node(3).self().state, member_state::left);
+  EXPECT_EQ(net.node(3).self().incarnation, before + 1);
+  net.run_for(300ms);
+  net.stop(3);
+  net.run_for(10s);
+
+  for (std::size_t i : {0u, 1u, 2u, 4u}) {
+    const auto seen = net.view(i, 3);
+    ASSERT_TRUE(seen.has_value()) << "node " << i;
+    EXPECT_EQ(seen->state, member_state::left) << "node " << i;
+    const auto kinds = net.events_about(i, 3);
+    EXPECT_TRUE(contains(kinds, event::kind::left)) << "node " << i;
+    EXPECT_FALSE(contains(kinds, event::kind::died)) << "node " << i;
+    EXPECT_FALSE(contains(kinds, event::kind::suspected)) << "node " << i;
+    EXPECT_EQ(net.node(i).alive_count(), 4u) << "node " << i;
+  }
+}
+
+TEST(SwimPartition, HalvesMarkEachOtherDeadThenHeal) {
+  fake_network net(fast_config(), 10);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 3s));
+
+  const std::set<std::size_t> left_side = {0, 1, 2, 3, 4};
+  net.partition(left_side);
+  const auto split = [&] {
+    for (std::size_t i = 0; i < 10; ++i) {
+      for (std::size_t j = 0; j < 10; ++j) {
+        const bool same_side = left_side.contains(i) == left_side.contains(j);
+        const auto seen = net.view(i, j);
+        const auto expected = same_side ? member_state::alive : member_state::dead;
+        if (!seen || seen->state != expected) {
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  ASSERT_TRUE(net.run_until(split, 30s));
+
+  net.clear_drop_rule();
+  EXPECT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 30s));
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_GE(net.node(i).stats().refutations, 1u) << "node " << i;
+  }
+}
+
+TEST(SwimRestart, SameIdWithHigherIncarnationRejoins) {
+  fake_network net(fast_config(), 5);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+
+  net.stop(4);
+  ASSERT_TRUE(net.run_until(
+      [&] {
+        for (std::size_t i = 0; i < 4; ++i) {
+          if (net.view(i, 4)->state != member_state::dead) {
+            return false;
+          }
+        }
+        return true;
+      },
+      20s));
+
+  net.start(4, 1000);
+  net.join(4, {0});
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 5s));
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_GE(net.view(i, 4)->incarnation, 1000u) << "node " << i;
+    EXPECT_TRUE(contains(net.events_about(i, 4), event::kind::recovered)) << "node " << i;
+  }
+}
+
+TEST(SwimRestart, RestartBelowRecordedIncarnationRefutesAbove) {
+  fake_network net(fast_config(), 3);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+
+  // Node 2 refutes a few times so that its incarnation climbs, then dies.
+  for (int i = 0; i < 3; ++i) {
+    net.node(2).set_load(static_cast<std::uint32_t>(100 + i));
+  }
+  net.run_for(1s);
+  const std::uint64_t recorded = net.view(0, 2)->incarnation;
+  ASSERT_GE(recorded, 4u);
+  net.stop(2);
+  ASSERT_TRUE(net.run_until([&] { return net.view(0, 2)->state == member_state::dead; }, 20s));
+
+  // The restart uses a lower incarnation; the seed's reply tells it the dead record.
+  net.start(2, 2);
+  net.join(2, {0});
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 5s));
+  EXPECT_GT(net.node(2).self().incarnation, recorded);
+}
+
+TEST(SwimReap, DeadMemberIsForgotten) {
+  auto config = fast_config();
+  config.dead_reap_after = 5s;
+  fake_network net(config, 4);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+
+  net.stop(3);
+  ASSERT_TRUE(net.run_until([&] { return net.node(0).count(member_state::dead) == 1; }, 20s));
+  EXPECT_TRUE(net.view(0, 3).has_value());
+
+  net.run_for(4s);
+  EXPECT_TRUE(net.view(0, 3).has_value());
+
+  ASSERT_TRUE(net.run_until(
+      [&] {
+        for (std::size_t i = 0; i < 3; ++i) {
+          if (net.view(i, 3).has_value()) {
+            return false;
+          }
+        }
+        return true;
+      },
+      5s));
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(contains(net.events_about(i, 3), event::kind::reaped)) << "node " << i;
+    EXPECT_EQ(net.node(i).members().size(), 3u) << "node " << i;
+    EXPECT_EQ(net.node(i).count(member_state::dead), 0u) << "node " << i;
+  }
+
+  // The remaining members keep probing each other without false suspicions.
+  net.run_for(3s);
+  EXPECT_TRUE(net.all_see_alive({0, 1, 2}));
+}
+
+TEST(SwimWakeup, NextWakeupIsNeverLateForAProbe) {
+  fake_network net(fast_config(), 3);
+  net.join_all_through_first();
+  net.run_for(1s);
+  const auto wakeup = net.node(1).next_wakeup();
+  EXPECT_GT(wakeup, net.now() - 1ms);
+  EXPECT_LE(wakeup, net.now() + fast_config().probe_interval);
+}
+
+TEST(SwimProbe, IndirectProbeThroughHelperKeepsTargetAlive) {
+  fake_network net(fast_config(), 4);
+  net.join_all_through_first();
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive(net.all_nodes()); }, 2s));
+
+  // The link between 0 and 3 is down; 1 and 2 can reach both.
+  net.set_drop_rule([](std::size_t from, std::size_t to, const v1::MembershipMessage&) {
+    return (from == 0 && to == 3) || (from == 3 && to == 0);
+  });
+  net.run_for(5s);
+
+  EXPECT_GE(net.node(0).stats().indirect_probes_sent, 1u);
+  EXPECT_EQ(net.node(0).stats().suspicions_raised, 0u);
+  EXPECT_EQ(net.view(0, 3)->state, member_state::alive);
+}
+
+}  // namespace
+}  // namespace mesh::membership::testing
