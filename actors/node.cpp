@@ -165,10 +165,7 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   wire_config.node_id = state->identity->node_id();
   wire_config.bind_address = config.bind_address;
   wire_config.port = config.p2p_port;
-  // Port 0 in the advertised address stands for the port the transport binds.
-  wire_config.advertise_address = state->advertise_host.find(':') != std::string::npos
-                                      ? "[" + state->advertise_host + "]:" + std::to_string(config.p2p_port)
-                                      : state->advertise_host + ":" + std::to_string(config.p2p_port);
+  wire_config.advertise_host = state->advertise_host;
   wire_config.curve = curve;
   std::map<mesh::v1::MessageKind, wire::handler> handlers;
   handlers.emplace(mesh::v1::MESSAGE_KIND_MEMBERSHIP, membership_handler(state->membership));

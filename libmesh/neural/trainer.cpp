@@ -202,7 +202,7 @@ result<void> trainer::check_shapes(const network& net, const dataset& data) cons
 // fann_run + fann_compute_MSE + fann_backpropagate_MSE do for one. Leaves
 // errors_[l - 1] = the error term of every neuron of layer l and adds to
 // `totals`.
-void trainer::compute_slopes(const network& net, const Eigen::Ref<const matrix>& inputs,
+void trainer::compute_errors(const network& net, const Eigen::Ref<const matrix>& inputs,
                              const Eigen::Ref<const matrix>& desired, epoch_result& totals) {
   const std::size_t layers = net.num_layers();
   forward(net, inputs, sums_, values_);
@@ -389,14 +389,14 @@ result<epoch_result> trainer::run_epoch(network& net, const dataset& data) {
   if (params_.algorithm == training_algorithm::incremental) {
     for (Eigen::Index i = 0; i < samples; ++i) {
       const auto input = data.inputs().col(i);
-      compute_slopes(net, input, data.outputs().col(i), totals);
+      compute_errors(net, input, data.outputs().col(i), totals);
       update_incremental(net, input);
     }
   } else {
     for (Eigen::Index start = 0; start < samples; start += block_samples) {
       const Eigen::Index count = std::min(block_samples, samples - start);
       const auto inputs = data.inputs().middleCols(start, count);
-      compute_slopes(net, inputs, data.outputs().middleCols(start, count), totals);
+      compute_errors(net, inputs, data.outputs().middleCols(start, count), totals);
 
       for (std::size_t l = 1; l < net.num_layers(); ++l) {
         weight_matrix& slope = slopes_[l - 1];

@@ -36,8 +36,9 @@ constexpr const char* zap_domain = "mesh";
 
 // Inbound frames handled per poll wake-up before outbound work gets a turn.
 constexpr int max_inbound_per_wakeup = 1024;
-// Frames at least this large are handed to ZeroMQ without a copy.
-constexpr std::size_t zero_copy_min_bytes = 1024;
+// Frames at least this large are handed to ZeroMQ without a copy. Below it a
+// copy is cheaper than the two allocations that zero-copy costs.
+constexpr std::size_t zero_copy_min_bytes = 32 * 1024;
 
 // ZeroMQ per-pipe high-water marks, in messages. Outbound messages beyond the
 // DEALER's mark wait in the transport's own per-peer queue, where
@@ -216,6 +217,9 @@ class transport::impl {
   std::chrono::milliseconds linger_{0};
 
   int wake_fd_ = -1;
+  // True while the wire thread may block in zmq_poll. send() writes the
+  // eventfd only then, so a busy wire thread costs senders no system call.
+  std::atomic<bool> poll_sleeping_{false};
   std::mutex stop_mutex_;
   std::thread thread_;
 
@@ -255,7 +259,7 @@ void transport::impl::run(std::promise<result<std::uint16_t>>& started) {
   try {
     const auto port = open_sockets();
     if (advertise_address_.empty()) {
-      std::string host = config_.bind_address;
+      std::string host = config_.advertise_host.empty() ? config_.bind_address : config_.advertise_host;
       if (host == "0.0.0.0") {
         host = "127.0.0.1";
       } else if (host == "::") {
@@ -371,14 +375,24 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
     }
   }
 
+  // The flag is set before the queue is checked, and send() reads it after
+  // queueing, so either this check sees the new message or send() sees the
+  // flag and writes the eventfd.
+  poll_sleeping_.store(true);
+  bool has_queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    has_queued = !queued_.empty();
+  }
   const auto now = clock::now();
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(next_idle_check - now);
+  const auto timeout = has_queued ? 0ms : std::chrono::duration_cast<std::chrono::milliseconds>(next_idle_check - now);
   zmq::poll(items.data(), items.size(), std::max(timeout, 0ms));
+  poll_sleeping_.store(false);
 
   if ((items[0].revents & ZMQ_POLLIN) != 0) {
     clear_wake();
-    take_queued();
   }
+  take_queued();
   if ((items[1].revents & ZMQ_POLLIN) != 0) {
     receive_inbound();
   }
@@ -857,7 +871,6 @@ result<void> transport::impl::send(const std::string& address, mesh::v1::Message
                                      " exceeds max_frame_bytes " + std::to_string(config_.max_frame_bytes));
   }
 
-  bool was_empty = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -871,12 +884,11 @@ result<void> transport::impl::send(const std::string& address, mesh::v1::Message
                                       " messages already wait for this peer (max_queued_per_peer)");
     }
     ++count;
-    was_empty = queued_.empty();
     queued_.push_back(queued_message{address, kind, std::move(frame)});
     metrics_.queue_depth().Increment();
   }
 
-  if (was_empty) {
+  if (poll_sleeping_.exchange(false)) {
     wake();
   }
   return {};

@@ -121,7 +121,7 @@ class trainer {
   trainer(const network& net, const training_params& params);
 
   [[nodiscard]] result<void> check_shapes(const network& net, const dataset& data) const;
-  void compute_slopes(const network& net, const Eigen::Ref<const matrix>& inputs,
+  void compute_errors(const network& net, const Eigen::Ref<const matrix>& inputs,
                       const Eigen::Ref<const matrix>& desired, epoch_result& totals);
   void update_incremental(network& net, const Eigen::Ref<const matrix>& input);
   void update_batch(network& net, std::size_t num_samples);

@@ -32,6 +32,9 @@ struct transport_config {
   // host:port written into Envelope.sender_address, where peers send replies.
   // Empty: the bind address (127.0.0.1 for 0.0.0.0, ::1 for ::) and the bound port.
   std::string advertise_address;
+  // Host for the advertised address when advertise_address is empty; it is
+  // combined with the bound port, which matters when `port` is 0.
+  std::string advertise_host;
   // CURVE key pair derived from the mesh key; nullopt sends plain TCP.
   std::optional<crypto::curve_keypair> curve;
   // Largest serialized Envelope accepted or sent, in bytes.
