@@ -483,7 +483,10 @@ peer_connection* transport::impl::connect_peer(const std::string& address) {
     socket.set(zmq::sockopt::immediate, 1);
     socket.set(zmq::sockopt::ipv6, 1);
     socket.set(zmq::sockopt::reconnect_ivl, 100);
-    socket.set(zmq::sockopt::reconnect_ivl_max, 5000);
+    // A short cap on the reconnect backoff: a peer that restarts on the same
+    // address is reachable again within half a second, before its probes
+    // time out and turn into a suspicion.
+    socket.set(zmq::sockopt::reconnect_ivl_max, 500);
     socket.set(zmq::sockopt::connect_timeout, 5000);
     socket.set(zmq::sockopt::tcp_keepalive, 1);
     socket.set(zmq::sockopt::tcp_keepalive_idle, 60);
