@@ -26,7 +26,7 @@ constexpr timestamp never{std::numeric_limits<std::int64_t>::max() / 4};
 // Gossip updates waiting per node. Beyond it the most transmitted updates are
 // dropped; periodic push-pull repairs anything lost that way.
 // NOTE: sized for the simulator's 10,000-node join storm; in steady state the
-// queue holds a handful of updates.
+// queue contains a handful of updates.
 constexpr std::size_t gossip_queue_capacity = 1024;
 
 // A node that just joined runs follow_up_push_pull_count extra push-pulls,
@@ -169,7 +169,7 @@ class swim::impl {
   [[nodiscard]] std::uint32_t retransmit_limit() const;
   [[nodiscard]] timestamp push_pull_period() const;
   template <class Predicate>
-  [[nodiscard]] std::vector<std::uint32_t> random_members(std::size_t wanted, Predicate accept);
+  [[nodiscard]] std::vector<std::uint32_t> random_members(std::size_t count, Predicate accept);
 
   // State changes.
   void set_state(member_table::entry& entry, member_state state, std::uint64_t incarnation,
@@ -752,9 +752,9 @@ void swim::impl::reap(timestamp now) {
       continue;
     }
     const auto& entry = table_.at(position);
-    const bool gone = entry.state() == member_state::dead || entry.state() == member_state::left;
+    const bool dead_or_left = entry.state() == member_state::dead || entry.state() == member_state::left;
     const bool duplicate = std::find(removed.begin(), removed.end(), position) != removed.end();
-    if (!gone || duplicate || entry.since() + config_.dead_reap_after > now) {
+    if (!dead_or_left || duplicate || entry.since() + config_.dead_reap_after > now) {
       continue;
     }
     emit(event::kind::reaped, entry);
@@ -849,14 +849,14 @@ timestamp swim::impl::push_pull_period() const {
 }
 
 template <class Predicate>
-std::vector<std::uint32_t> swim::impl::random_members(std::size_t wanted, Predicate accept) {
+std::vector<std::uint32_t> swim::impl::random_members(std::size_t count, Predicate accept) {
   std::vector<std::uint32_t> chosen;
   const std::uint32_t size = table_.size();
-  if (size <= 1 || wanted == 0) {
+  if (size <= 1 || count == 0) {
     return chosen;
   }
   std::uniform_int_distribution<std::uint32_t> pick(0, size - 1);
-  for (std::size_t attempt = 0; attempt < 3 * std::size_t{size} && chosen.size() < wanted; ++attempt) {
+  for (std::size_t attempt = 0; attempt < 3 * std::size_t{size} && chosen.size() < count; ++attempt) {
     const std::uint32_t position = pick(rng_);
     if (std::find(chosen.begin(), chosen.end(), position) == chosen.end() && accept(position)) {
       chosen.push_back(position);

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
+#include <optional>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -34,32 +34,41 @@ constexpr const char* zap_endpoint = "inproc://zeromq.zap.01";
 constexpr const char* monitor_endpoint = "inproc://mesh-wire-router-monitor";
 constexpr const char* zap_domain = "mesh";
 
-// Inbound frames handled per poll wake-up before outbound work gets a turn.
-constexpr int max_inbound_per_wakeup = 1024;
-// Frames at least this large are handed to ZeroMQ without a copy. Below it a
-// copy is cheaper than the two allocations that zero-copy costs.
-constexpr std::size_t zero_copy_min_bytes = 32 * 1024;
+// Inbound envelopes handled per poll wake-up before outbound work gets a
+// turn. A batch frame is always finished, so a wake-up may pass this bound by
+// less than one batch.
+constexpr std::size_t max_inbound_per_wakeup = 1024;
 
-// ZeroMQ per-pipe high-water marks, in messages. Outbound messages beyond the
-// DEALER's mark wait in the transport's own per-peer queue, where
-// max_queued_per_peer bounds them.
+// ZeroMQ per-pipe high-water marks, in ZeroMQ messages (a batch frame counts
+// as one). Outbound messages beyond the DEALER's mark wait in the transport's
+// own per-peer queue, where max_queued_per_peer bounds them.
 constexpr int dealer_send_hwm = 1000;
 constexpr int dealer_receive_hwm = 16;
 constexpr int router_receive_hwm = 1000;
 
+// First byte of a batch frame. A serialized Envelope never starts with it,
+// because a protobuf tag byte of 0 would name field number 0, which is invalid.
+constexpr unsigned char batch_marker = 0x00;
+
 struct queued_message {
   std::string address;
   mesh::v1::MessageKind kind;
-  std::string frame;
+  std::string body;
 };
 
 struct waiting_message {
   mesh::v1::MessageKind kind;
-  std::string frame;
+  std::string body;
+  // Size of the serialized Envelope that carries `body`.
+  std::size_t envelope_bytes;
 };
 
 // One DEALER per remote address, with the messages that ZeroMQ has not taken
 // yet (the peer is not connected or its high-water mark is reached).
+//
+// Invariant: when `encoded_count` is above 0, `encoded` is a ZeroMQ message
+// that ZeroMQ refused with EAGAIN and that carries the first `encoded_count`
+// entries of `waiting`, as one envelope or as one batch frame.
 struct peer_connection {
   zmq::socket_t socket;
   std::deque<waiting_message> waiting;
@@ -68,27 +77,22 @@ struct peer_connection {
   clock::time_point last_progress;
   // Messages sent or dropped since the shared per-peer counts were updated.
   std::size_t released = 0;
+  zmq::message_t encoded;
+  std::size_t encoded_count = 0;
 };
 
 std::string bracket_if_ipv6(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
+// ASCII checks without the locale lookups of std::isalnum, because send()
+// validates the address of every message.
 bool is_host_char(char c, bool bracketed) {
-  const auto u = static_cast<unsigned char>(c);
-  if (std::isalnum(u) != 0 || c == '-' || c == '.') {
+  const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  if (alnum || c == '-' || c == '.') {
     return true;
   }
   return bracketed && (c == ':' || c == '%');
-}
-
-// Appends `value` as a protobuf base-128 varint.
-void append_varint(std::string& out, std::uint64_t value) {
-  while (value >= 0x80U) {
-    out.push_back(static_cast<char>((value & 0x7FU) | 0x80U));
-    value >>= 7U;
-  }
-  out.push_back(static_cast<char>(value));
 }
 
 // Protobuf tags of Envelope.kind (field 4, varint) and Envelope.body (field
@@ -96,54 +100,143 @@ void append_varint(std::string& out, std::uint64_t value) {
 constexpr char kind_tag = (4 << 3) | 0;
 constexpr char body_tag = (5 << 3) | 2;
 
-}  // namespace
+// Returns the number of bytes of `value` as a protobuf base-128 varint.
+std::size_t varint_size(std::uint64_t value) {
+  std::size_t size = 1;
+  while (value >= 0x80U) {
+    value >>= 7U;
+    ++size;
+  }
+  return size;
+}
 
-result<peer_address> parse_peer_address(std::string_view address) {
-  const auto invalid = [&](const std::string& why) {
-    return fail(errc::invalid_argument, "invalid peer address '" + std::string(address) + "': " + why +
-                                            "; expected host:port (IPv6 as [address]:port) with a port from 1 "
-                                            "to 65535");
-  };
+// Writes `value` as a protobuf base-128 varint and returns the end.
+char* write_varint(char* out, std::uint64_t value) {
+  while (value >= 0x80U) {
+    *out++ = static_cast<char>((value & 0x7FU) | 0x80U);
+    value >>= 7U;
+  }
+  *out++ = static_cast<char>(value);
+  return out;
+}
 
-  std::string_view host;
+// Reads a base-128 varint from [*in, end) and advances *in past it. Returns
+// nullopt when the input ends inside the varint or it is longer than 10 bytes.
+std::optional<std::uint64_t> read_varint(const unsigned char** in, const unsigned char* end) {
+  std::uint64_t value = 0;
+  for (unsigned shift = 0; shift < 64 && *in < end; shift += 7) {
+    const unsigned char byte = *(*in)++;
+    value |= static_cast<std::uint64_t>(byte & 0x7FU) << shift;
+    if ((byte & 0x80U) == 0) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+// Protobuf encodes an enum as the varint of its int64 value, so a negative
+// kind takes 10 bytes.
+std::uint64_t kind_wire_value(mesh::v1::MessageKind kind) {
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(kind));
+}
+
+// Returns the size of the Envelope that write_envelope() produces. Proto3
+// omits fields with default values, and so does this encoding.
+std::size_t envelope_size(std::size_t header_bytes, mesh::v1::MessageKind kind, std::size_t body_bytes) {
+  std::size_t size = header_bytes;
+  if (kind != 0) {
+    size += 1 + varint_size(kind_wire_value(kind));
+  }
+  if (body_bytes != 0) {
+    size += 1 + varint_size(body_bytes) + body_bytes;
+  }
+  return size;
+}
+
+// Writes the serialized Envelope: `header` holds fields 1-3, the same in
+// every message of a node, then fields 4 and 5 follow. The bytes equal those
+// of Envelope::SerializeToString. Returns the end.
+char* write_envelope(char* out, const std::string& header, mesh::v1::MessageKind kind, const std::string& body) {
+  std::memcpy(out, header.data(), header.size());
+  out += header.size();
+  if (kind != 0) {
+    *out++ = kind_tag;
+    out = write_varint(out, kind_wire_value(kind));
+  }
+  if (!body.empty()) {
+    *out++ = body_tag;
+    out = write_varint(out, body.size());
+    std::memcpy(out, body.data(), body.size());
+    out += body.size();
+  }
+  return out;
+}
+
+// Splits "host:port" (or "[v6]:port") without allocating. Returns the reason
+// when `address` is invalid, and nullopt with `host` and `port` set otherwise.
+std::optional<std::string> split_peer_address(std::string_view address, std::string_view& host,
+                                              std::uint16_t& port) {
   std::string_view port_text;
   const bool bracketed = !address.empty() && address.front() == '[';
   if (bracketed) {
     const auto close = address.find(']');
     if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return invalid("an IPv6 host must be followed by ]:port");
+      return "an IPv6 host must be followed by ]:port";
     }
     host = address.substr(1, close - 1);
     port_text = address.substr(close + 2);
   } else {
     const auto colon = address.rfind(':');
     if (colon == std::string_view::npos) {
-      return invalid("the port is missing");
+      return "the port is missing";
     }
     host = address.substr(0, colon);
     port_text = address.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      return invalid("an IPv6 host must be in brackets");
+      return "an IPv6 host must be in brackets";
     }
   }
 
   if (host.empty()) {
-    return invalid("the host is empty");
+    return "the host is empty";
   }
   for (const char c : host) {
     if (!is_host_char(c, bracketed)) {
-      return invalid("the host contains the character '" + std::string(1, c) + "'");
+      return "the host contains the character '" + std::string(1, c) + "'";
     }
   }
-  if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return invalid("the port is not a number");
+  if (port_text.empty() || port_text.size() > 5) {
+    return "the port is not a number";
   }
-  const unsigned long port = std::stoul(std::string(port_text));
-  if (port == 0 || port > 65535) {
-    return invalid("the port is out of range");
+  unsigned long value = 0;
+  for (const char c : port_text) {
+    if (c < '0' || c > '9') {
+      return "the port is not a number";
+    }
+    value = value * 10 + static_cast<unsigned long>(c - '0');
   }
-  return peer_address{std::string(host), static_cast<std::uint16_t>(port)};
+  if (value == 0 || value > 65535) {
+    return "the port is out of range";
+  }
+  port = static_cast<std::uint16_t>(value);
+  return std::nullopt;
+}
+
+error invalid_peer_address(std::string_view address, const std::string& why) {
+  return error{errc::invalid_argument, "invalid peer address '" + std::string(address) + "': " + why +
+                                           "; expected host:port (IPv6 as [address]:port) with a port from 1 to "
+                                           "65535"};
+}
+
+}  // namespace
+
+result<peer_address> parse_peer_address(std::string_view address) {
+  std::string_view host;
+  std::uint16_t port = 0;
+  if (auto why = split_peer_address(address, host, port)) {
+    return invalid_peer_address(address, *why);
+  }
+  return peer_address{std::string(host), port};
 }
 
 // State shared between the callers of send() and the wire thread, and the
@@ -178,9 +271,11 @@ class transport::impl {
   // ZMQ_MAXMSGSIZE: ZeroMQ closes the connection of a peer that sends more.
   std::int64_t hard_frame_limit_ = 0;
   // Serialized Envelope fields 1-3, the same in every message this node
-  // sends. send() appends fields 4 and 5, which gives the bytes that
-  // Envelope::SerializeToString produces, without building an Envelope.
+  // sends. write_envelope() appends fields 4 and 5, which gives the bytes
+  // that Envelope::SerializeToString produces, without building an Envelope.
   std::string envelope_header_;
+  // Largest batch frame sent: the smaller of max_batch_bytes and max_frame_bytes.
+  std::size_t batch_limit_bytes_ = 0;
 
  private:
   // Wire thread: setup, loop and shutdown.
@@ -195,9 +290,12 @@ class transport::impl {
   void take_queued();
   peer_connection* connect_peer(const std::string& address);
   void flush(peer_connection& peer);
+  void encode_next(peer_connection& peer);
   void release_counts();
   void receive_inbound();
-  void process_frame(zmq::message_t& frame, bool extra_frames);
+  std::size_t process_frame(zmq::message_t& frame, bool extra_frames);
+  std::size_t process_batch(zmq::message_t& frame);
+  void process_envelope(const void* data, std::size_t size, const zmq::message_t& frame);
   void answer_zap();
   void read_monitor();
   void close_idle_peers(clock::time_point now);
@@ -231,8 +329,10 @@ class transport::impl {
   std::optional<zmq::socket_t> monitor_;
   std::unordered_map<std::string, peer_connection> peers_;
   std::vector<zmq::pollitem_t> poll_items_;
-  // Reused for every inbound frame, so its string fields keep their capacity.
+  // Reused for every inbound envelope, so its string fields keep their capacity.
   mesh::v1::Envelope inbound_;
+  // Offsets and sizes of the envelopes of the batch frame being processed.
+  std::vector<std::pair<std::size_t, std::size_t>> batch_entries_;
 };
 
 result<void> transport::impl::open_wake_fd() {
@@ -466,7 +566,8 @@ void transport::impl::take_queued() {
     if (peer->waiting.empty()) {
       peer->last_progress = now;
     }
-    peer->waiting.push_back(waiting_message{message.kind, std::move(message.frame)});
+    const auto bytes = envelope_size(envelope_header_.size(), message.kind, message.body.size());
+    peer->waiting.push_back(waiting_message{message.kind, std::move(message.body), bytes});
   }
   taken_.clear();
 }
@@ -510,52 +611,91 @@ peer_connection* transport::impl::connect_peer(const std::string& address) {
 }
 
 void transport::impl::flush(peer_connection& peer) {
-  // Asking first saves building a message for a peer that is not connected.
+  // Asking first saves encoding a message for a peer that is not connected.
   if ((peer.socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) == 0) {
     return;
   }
 
   bool progressed = false;
   while (!peer.waiting.empty()) {
-    auto& front = peer.waiting.front();
-    const std::size_t size = front.frame.size();
-
-    zmq::message_t message;
-    if (size >= zero_copy_min_bytes) {
-      auto* owned = new std::string(std::move(front.frame));
-      message.rebuild(owned->data(), owned->size(),
-                      [](void* /*data*/, void* hint) { delete static_cast<std::string*>(hint); }, owned);
-    } else {
-      message.rebuild(front.frame.data(), size);
+    if (peer.encoded_count == 0) {
+      encode_next(peer);
     }
+    const std::size_t count = peer.encoded_count;
 
     zmq::send_result_t sent;
     try {
-      sent = peer.socket.send(message, zmq::send_flags::dontwait);
+      sent = peer.socket.send(peer.encoded, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
-      metrics_.record_dropped(drop_reason::send_failed);
+      metrics_.record_dropped(drop_reason::send_failed, static_cast<double>(count));
       log_drop(drop_reason::send_failed, e.what(), "");
-      peer.waiting.pop_front();
-      ++peer.released;
+      peer.waiting.erase(peer.waiting.begin(), peer.waiting.begin() + static_cast<std::ptrdiff_t>(count));
+      peer.released += count;
+      peer.encoded_count = 0;
       continue;
     }
     if (!sent) {
-      // The high-water mark was reached. A failed send leaves `message`
-      // intact, so its bytes go back into the queue for the next attempt.
-      if (size >= zero_copy_min_bytes) {
-        front.frame.assign(message.data<char>(), message.size());
-      }
+      // The high-water mark was reached. A refused message stays intact in
+      // peer.encoded and is sent first on the next attempt.
       break;
     }
 
-    metrics_.record_sent(front.kind, size);
-    peer.waiting.pop_front();
-    ++peer.released;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto& message = peer.waiting.front();
+      metrics_.record_sent(message.kind, message.envelope_bytes);
+      peer.waiting.pop_front();
+    }
+    peer.released += count;
+    peer.encoded_count = 0;
     progressed = true;
   }
   if (progressed) {
     peer.last_progress = clock::now();
   }
+}
+
+// Encodes the front of the peer's queue into peer.encoded: one envelope, or a
+// batch frame (docs/wire-format.md, "Batch frames") when at least two waiting
+// envelopes fit into batch_limit_bytes_ and max_batch_messages.
+void transport::impl::encode_next(peer_connection& peer) {
+  const auto max_count = std::min(config_.max_batch_messages, peer.waiting.size());
+  // The count prefix is sized for max_count, so adding an entry never makes
+  // an earlier size check wrong.
+  std::size_t batch_bytes = 1 + varint_size(max_count);
+  std::size_t count = 0;
+  while (count < max_count) {
+    const auto envelope_bytes = peer.waiting[count].envelope_bytes;
+    const auto entry_bytes = varint_size(envelope_bytes) + envelope_bytes;
+    if (batch_bytes + entry_bytes > batch_limit_bytes_) {
+      break;
+    }
+    batch_bytes += entry_bytes;
+    ++count;
+  }
+
+  if (count < 2) {
+    const auto& message = peer.waiting.front();
+    peer.encoded.rebuild(message.envelope_bytes);
+    write_envelope(peer.encoded.data<char>(), envelope_header_, message.kind, message.body);
+    peer.encoded_count = 1;
+    return;
+  }
+
+  batch_bytes = 1 + varint_size(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto envelope_bytes = peer.waiting[i].envelope_bytes;
+    batch_bytes += varint_size(envelope_bytes) + envelope_bytes;
+  }
+  peer.encoded.rebuild(batch_bytes);
+  char* out = peer.encoded.data<char>();
+  *out++ = static_cast<char>(batch_marker);
+  out = write_varint(out, count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& message = peer.waiting[i];
+    out = write_varint(out, message.envelope_bytes);
+    out = write_envelope(out, envelope_header_, message.kind, message.body);
+  }
+  peer.encoded_count = count;
 }
 
 void transport::impl::release_counts() {
@@ -581,8 +721,10 @@ void transport::impl::release_counts() {
 }
 
 void transport::impl::receive_inbound() {
-  for (int i = 0; i < max_inbound_per_wakeup; ++i) {
-    zmq::message_t routing_id;
+  std::size_t envelopes = 0;
+  zmq::message_t routing_id;
+  zmq::message_t frame;
+  while (envelopes < max_inbound_per_wakeup) {
     if (!router_->recv(routing_id, zmq::recv_flags::dontwait)) {
       return;
     }
@@ -590,7 +732,6 @@ void transport::impl::receive_inbound() {
       continue;
     }
 
-    zmq::message_t frame;
     if (!router_->recv(frame, zmq::recv_flags::dontwait)) {
       return;
     }
@@ -608,37 +749,98 @@ void transport::impl::receive_inbound() {
         break;
       }
     }
-    process_frame(frame, extra_frames);
+    envelopes += process_frame(frame, extra_frames);
   }
 }
 
-void transport::impl::process_frame(zmq::message_t& frame, bool extra_frames) {
-  const auto peer_of = [&frame]() -> std::string {
-    const char* address = nullptr;
-    try {
-      address = frame.gets("Peer-Address");
-    } catch (const zmq::error_t&) {
-      return "unknown";
-    }
-    return address != nullptr ? address : "unknown";
-  };
+namespace {
 
+// Returns the TCP address of the peer that sent `frame`, for log lines.
+std::string peer_of(const zmq::message_t& frame) {
+  const char* address = nullptr;
+  try {
+    address = frame.gets("Peer-Address");
+  } catch (const zmq::error_t&) {
+    return "unknown";
+  }
+  return address != nullptr ? address : "unknown";
+}
+
+}  // namespace
+
+// Validates one frame from the ROUTER and passes its envelopes to their
+// handlers. Returns the number of envelopes the frame contained, at least 1.
+std::size_t transport::impl::process_frame(zmq::message_t& frame, bool extra_frames) {
   if (frame.size() > config_.max_frame_bytes) {
     metrics_.record_dropped(drop_reason::oversized);
-    log_drop(drop_reason::oversized, "frame of " + std::to_string(frame.size()) + " bytes", peer_of());
-    return;
+    log_drop(drop_reason::oversized, "frame of " + std::to_string(frame.size()) + " bytes", peer_of(frame));
+    return 1;
   }
   if (extra_frames) {
     metrics_.record_dropped(drop_reason::malformed_envelope);
-    log_drop(drop_reason::malformed_envelope, "more than one frame after the routing id", peer_of());
-    return;
+    log_drop(drop_reason::malformed_envelope, "more than one frame after the routing id", peer_of(frame));
+    return 1;
+  }
+  if (frame.size() > 0 && *frame.data<unsigned char>() == batch_marker) {
+    return process_batch(frame);
+  }
+  process_envelope(frame.data(), frame.size(), frame);
+  return 1;
+}
+
+// Checks the whole batch container before any envelope is delivered, so a
+// truncated or inconsistent container is dropped as one malformed_envelope.
+// After that each envelope is validated and counted on its own.
+std::size_t transport::impl::process_batch(zmq::message_t& frame) {
+  const auto* begin = frame.data<unsigned char>();
+  const auto* end = begin + frame.size();
+  const auto* in = begin + 1;
+
+  const auto malformed = [&](const std::string& why) -> std::size_t {
+    metrics_.record_dropped(drop_reason::malformed_envelope);
+    log_drop(drop_reason::malformed_envelope, "batch frame of " + std::to_string(frame.size()) + " bytes: " + why,
+             peer_of(frame));
+    return 1;
+  };
+
+  const auto count = read_varint(&in, end);
+  if (!count || *count == 0) {
+    return malformed("missing or zero envelope count");
+  }
+  // Every entry takes at least one byte, which bounds the count before
+  // anything is reserved for it.
+  if (*count > static_cast<std::uint64_t>(end - in)) {
+    return malformed("envelope count " + std::to_string(*count) + " exceeds the frame");
   }
 
+  auto& entries = batch_entries_;
+  entries.clear();
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    const auto length = read_varint(&in, end);
+    if (!length || *length > static_cast<std::uint64_t>(end - in)) {
+      return malformed("envelope " + std::to_string(i) + " of " + std::to_string(*count) + " is truncated");
+    }
+    entries.emplace_back(static_cast<std::size_t>(in - begin), static_cast<std::size_t>(*length));
+    in += *length;
+  }
+  if (in != end) {
+    return malformed(std::to_string(end - in) + " bytes after the last envelope");
+  }
+
+  for (const auto& [offset, size] : entries) {
+    process_envelope(begin + offset, size, frame);
+  }
+  return entries.size();
+}
+
+// Decodes and checks one envelope and passes it to its handler. Every
+// failure is counted and logged; `frame` names the peer in log lines.
+void transport::impl::process_envelope(const void* data, std::size_t size, const zmq::message_t& frame) {
   auto& envelope = inbound_;
   envelope.Clear();
-  if (!envelope.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+  if (!envelope.ParseFromArray(data, static_cast<int>(size))) {
     metrics_.record_dropped(drop_reason::malformed_envelope);
-    log_drop(drop_reason::malformed_envelope, "not a mesh.v1.Envelope", peer_of());
+    log_drop(drop_reason::malformed_envelope, "not a mesh.v1.Envelope", peer_of(frame));
     return;
   }
   if (envelope.protocol_version() != protocol_version) {
@@ -646,18 +848,18 @@ void transport::impl::process_frame(zmq::message_t& frame, bool extra_frames) {
     log_drop(drop_reason::unsupported_version,
              "protocol_version " + std::to_string(envelope.protocol_version()) + ", expected " +
                  std::to_string(protocol_version),
-             peer_of());
+             peer_of(frame));
     return;
   }
   const auto kind = envelope.kind();
   auto handler_it = handlers_.find(kind);
   if (handler_it == handlers_.end()) {
     metrics_.record_dropped(drop_reason::unknown_kind);
-    log_drop(drop_reason::unknown_kind, "kind " + std::to_string(static_cast<int>(kind)), peer_of());
+    log_drop(drop_reason::unknown_kind, "kind " + std::to_string(static_cast<int>(kind)), peer_of(frame));
     return;
   }
 
-  metrics_.record_received(kind, frame.size());
+  metrics_.record_received(kind, size);
   // The handler may move fields out of the envelope, so the sender id for
   // the log line is copied only when the handler fails.
   result<void> handled;
@@ -669,7 +871,7 @@ void transport::impl::process_frame(zmq::message_t& frame, bool extra_frames) {
   if (!handled) {
     metrics_.record_dropped(drop_reason::malformed_body);
     log_drop(drop_reason::malformed_body, std::string(kind_label(kind)) + " body: " + handled.err().message,
-             peer_of());
+             peer_of(frame));
   }
 }
 
@@ -778,6 +980,7 @@ void transport::impl::drop_waiting(peer_connection& peer, const std::string& add
   log_->warn("dropped outbound messages reason=send_failed address={} count={} cause=\"{}\"", address, count, why);
   peer.released += count;
   peer.waiting.clear();
+  peer.encoded_count = 0;
 }
 
 void transport::impl::log_drop(drop_reason reason, std::string_view detail, std::string_view peer) {
@@ -849,28 +1052,18 @@ void transport::impl::shut_down() {
 }
 
 result<void> transport::impl::send(const std::string& address, mesh::v1::MessageKind kind, std::string body) {
-  auto parsed = parse_peer_address(address);
-  if (!parsed) {
+  std::string_view host;
+  std::uint16_t port = 0;
+  if (auto why = split_peer_address(address, host, port)) {
     metrics_.record_dropped(drop_reason::invalid_address);
-    return parsed.err();
+    return invalid_peer_address(address, *why);
   }
 
-  // Proto3 omits fields with default values, and so does this encoding.
-  std::string frame;
-  frame.reserve(envelope_header_.size() + 1 + 10 + 1 + 10 + body.size());
-  frame = envelope_header_;
-  if (kind != 0) {
-    frame.push_back(kind_tag);
-    append_varint(frame, static_cast<std::uint64_t>(static_cast<std::int64_t>(kind)));
-  }
-  if (!body.empty()) {
-    frame.push_back(body_tag);
-    append_varint(frame, body.size());
-    frame.append(body);
-  }
-  if (frame.size() > config_.max_frame_bytes) {
+  // The wire thread encodes the envelope; here only its size is checked.
+  const auto frame_bytes = envelope_size(envelope_header_.size(), kind, body.size());
+  if (frame_bytes > config_.max_frame_bytes) {
     metrics_.record_dropped(drop_reason::oversized);
-    return fail(errc::too_large, "envelope of " + std::to_string(frame.size()) + " bytes to " + address +
+    return fail(errc::too_large, "envelope of " + std::to_string(frame_bytes) + " bytes to " + address +
                                      " exceeds max_frame_bytes " + std::to_string(config_.max_frame_bytes));
   }
 
@@ -887,7 +1080,7 @@ result<void> transport::impl::send(const std::string& address, mesh::v1::Message
                                       " messages already wait for this peer (max_queued_per_peer)");
     }
     ++count;
-    queued_.push_back(queued_message{address, kind, std::move(frame)});
+    queued_.push_back(queued_message{address, kind, std::move(body)});
     metrics_.queue_depth().Increment();
   }
 
@@ -919,6 +1112,11 @@ result<std::unique_ptr<transport>> transport::start(transport_config config,
   }
   if (config.max_frame_bytes == 0 || config.max_queued_per_peer == 0) {
     return fail(errc::invalid_config, "wire transport: max_frame_bytes and max_queued_per_peer must be at least 1");
+  }
+  if (config.max_batch_messages == 0 || config.max_batch_bytes == 0) {
+    return fail(errc::invalid_config,
+                "wire transport: max_batch_messages and max_batch_bytes must be at least 1; set "
+                "max_batch_messages to 1 to send every envelope in its own frame");
   }
   if (config.peer_idle_timeout <= std::chrono::milliseconds(0)) {
     return fail(errc::invalid_config, "wire transport: peer_idle_timeout must be positive");
@@ -955,6 +1153,7 @@ result<std::unique_ptr<transport>> transport::start(transport_config config,
   state->advertise_address_ = state->config_.advertise_address;
   state->curve_public_raw_ = std::move(curve_public_raw);
   const auto limit = state->config_.max_frame_bytes;
+  state->batch_limit_bytes_ = std::min(state->config_.max_batch_bytes, limit);
   state->hard_frame_limit_ = limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max() / 2)
                                  ? std::numeric_limits<std::int64_t>::max()
                                  : static_cast<std::int64_t>(2 * limit);

@@ -94,8 +94,8 @@ INSTANTIATE_TEST_SUITE_P(Training, EveryAlgorithm,
                                            training_algorithm::batch, training_algorithm::rprop,
                                            training_algorithm::quickprop,
                                            training_algorithm::adam),
-                         [](const ::testing::TestParamInfo<training_algorithm>& info) {
-                           return std::string(to_string(info.param));
+                         [](const ::testing::TestParamInfo<training_algorithm>& param_info) {
+                           return std::string(to_string(param_info.param));
                          });
 
 TEST(Training, SameSeedGivesSameWeights) {

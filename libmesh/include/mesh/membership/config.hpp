@@ -12,11 +12,10 @@ namespace mesh::membership {
 
 struct swim_config {
   // Period of the failure detector: one member is probed per interval.
-  // 400 ms instead of an earlier 500 ms: in the simulator (docs/membership.md)
-  // a stopped node among 100 is declared dead after about 4 s instead of 5 s,
-  // which is under half of memberlist's LAN defaults (1 s probes, suspicion
-  // multiplier 4) with the same suspicion multiplier and so the same margin
-  // against false deaths.
+  // 400 ms rather than 500 ms: in the simulator (docs/membership.md) a
+  // stopped node among 100 is then declared dead after about 4 s, not 5 s.
+  // That is under half of what memberlist's LAN defaults give (1 s probes),
+  // and the suspicion multiplier, the margin against false deaths, stays 4.
   std::chrono::milliseconds probe_interval{400};
   // Time to wait for a direct ack before sending indirect probes.
   std::chrono::milliseconds probe_timeout{200};

@@ -39,8 +39,8 @@ struct service_ports {
   friend bool operator==(const service_ports&, const service_ports&) = default;
 };
 
-// What a member advertises about itself. A member changes it only together
-// with a higher incarnation.
+// Description a member advertises about itself. A member changes it only
+// together with a higher incarnation.
 struct member_info {
   std::string node_id;  // 32 lowercase hex characters
   std::string name;

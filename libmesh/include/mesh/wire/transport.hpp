@@ -39,6 +39,13 @@ struct transport_config {
   std::optional<crypto::curve_keypair> curve;
   // Largest serialized Envelope accepted or sent, in bytes.
   std::size_t max_frame_bytes = 4 * 1024 * 1024;
+  // Most envelopes packed into one batch frame. The wire thread batches only
+  // envelopes that are already waiting for the same peer, so batching adds no
+  // delay; 1 sends every envelope in its own frame.
+  std::size_t max_batch_messages = 256;
+  // Largest batch frame in bytes; the effective bound is the smaller of this
+  // and max_frame_bytes. An envelope that does not fit goes in its own frame.
+  std::size_t max_batch_bytes = 64 * 1024;
   // Outbound messages that may wait per peer address; more are dropped with
   // reason "queue_full".
   std::size_t max_queued_per_peer = 4096;
