@@ -3,16 +3,24 @@
 //   BM_transport_stream    node A sends a batch of messages to node B through
 //                          two mesh::wire::transport objects; reports msgs/s
 //                          from the first send() to the last handler call.
+//                          The transport packs envelopes that wait for the
+//                          same peer into batch frames, so this measures
+//                          delivery to the handler, not ZeroMQ messages.
 //   BM_transport_pingpong  A sends one message, B's handler echoes it to the
 //                          sender address, A's handler receives it; reports
 //                          round trips/s and round-trip p50_us and p99_us.
 //   BM_raw_stream          the peer: the same batch over a bare cppzmq
-//                          DEALER -> ROUTER pair, one ZeroMQ context per node.
+//                          DEALER -> ROUTER pair, one ZeroMQ context per node,
+//                          one ZeroMQ message per body, counted when the
+//                          receiving thread has read it.
 //   BM_raw_pingpong        the peer: the same echo over two DEALER -> ROUTER
 //                          pairs (A's DEALER to B's ROUTER and back), as the
 //                          transport does it.
 // Every run is bounded: a fixed number of iterations, a fixed batch, and a
 // 10 s wait per batch after which the benchmark stops with an error.
+// On a shared machine, compare medians of interleaved runs:
+//   bench_wire --benchmark_filter=stream --benchmark_repetitions=3 \
+//     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 #include <prometheus/registry.h>

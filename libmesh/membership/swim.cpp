@@ -33,13 +33,22 @@ constexpr std::size_t gossip_queue_capacity = 1024;
 // the first one this many probe intervals after the join and each further one
 // after twice the previous wait. Measured in the simulator: with a single
 // follow-up after 2 intervals, 1 in 1,000 joiners still missed a member
-// until the next periodic push-pull, 90 s later at that size.
-constexpr int follow_up_push_pull_after = 5;
+// until the next periodic push-pull, 90 s later at that size. The first one
+// comes after one interval because members that join at the same moment
+// as this node often learn of each other only this way: their join gossip
+// runs out of retransmissions before the others know of this node (seen with
+// 50 processes joining one seed on loopback).
+constexpr int follow_up_push_pull_after = 1;
 constexpr int follow_up_push_pull_count = 2;
 
 // Members that memberlist's push-pull interval scaling treats as small: at or
 // below it the interval is used as is.
 constexpr double push_pull_scale_threshold = 32.0;
+
+// A helper of an indirect probe sends a nack when the target has not acked
+// within this fraction of its probe timeout, early enough that the nack
+// reaches the requester before the requester's probe interval ends.
+constexpr double nack_timeout_fraction = 0.8;
 
 // Rank of a state at equal incarnation: a higher rank overrides a lower one.
 int precedence(member_state state) {
@@ -123,18 +132,25 @@ class swim::impl {
     std::uint64_t sequence = 0;
     timestamp indirect_at{0};
     timestamp end{0};
+    std::uint32_t expected_nacks = 0;  // helpers asked for a nack
+    std::uint32_t nacks = 0;           // nacks received so far
   };
 
   // A ping sent on behalf of another member; its ack is forwarded.
+  // A ping sent on behalf of another member; its ack is forwarded, and
+  // without an ack by nack_at a nack goes to the requester.
   struct relay {
     std::string requester_address;
     std::uint64_t requester_sequence = 0;
     timestamp expires{0};
+    bool nack_pending = false;
+    timestamp nack_at{0};
   };
 
   // Receiving.
   void handle_ping(const std::string& from_address, const mesh::v1::Ping& ping);
   void handle_ack(const mesh::v1::Ack& ack);
+  void handle_nack(const mesh::v1::Nack& nack);
   void handle_ping_request(const std::string& from_address, const mesh::v1::PingRequest& request,
                            timestamp now);
   void handle_push_pull(const std::string& from_address, const mesh::v1::PushPull& push_pull,
@@ -142,7 +158,7 @@ class swim::impl {
   void apply_update(const MemberUpdate& update, bool from_push_pull, timestamp now);
   void add_member(const MemberUpdate& update, member_state state, timestamp now);
   void apply_to_self(const MemberUpdate& update, member_state state);
-  void refute(std::uint64_t heard_incarnation);
+  void refute(std::uint64_t heard_incarnation, bool accused);
 
   // Probing and suspicion.
   void run_probe(timestamp now);
@@ -162,6 +178,13 @@ class swim::impl {
   void push_pull_round(timestamp now);
   void reap(timestamp now);
   void expire_relays(timestamp now);
+  void send_due_nacks(timestamp now);
+
+  // Local health (Lifeguard).
+  void adjust_health(int delta);
+  [[nodiscard]] timestamp scaled(timestamp period) const {
+    return period * (std::int64_t{stats_.local_health} + 1);
+  }
   void queue_update(std::uint32_t position, const std::string& reporter);
   void send(const std::string& address, MembershipMessage message);
   void fill_full_state(mesh::v1::PushPull& push_pull) const;
@@ -306,6 +329,9 @@ void swim::impl::receive(const std::string& from_address, const MembershipMessag
     case MembershipMessage::kPushPull:
       handle_push_pull(from_address, message.push_pull(), now);
       break;
+    case MembershipMessage::kNack:
+      handle_nack(message.nack());
+      break;
     case MembershipMessage::kBroadcast:
     case MembershipMessage::MESSAGE_NOT_SET:
       break;
@@ -339,13 +365,24 @@ void swim::impl::handle_ack(const mesh::v1::Ack& ack) {
 
   if (probe_.active && ack.sequence() == probe_.sequence) {
     probe_.active = false;
+    adjust_health(-1);
+  }
+}
+
+void swim::impl::handle_nack(const mesh::v1::Nack& nack) {
+  if (probe_.active && nack.sequence() == probe_.sequence && probe_.nacks < probe_.expected_nacks) {
+    ++probe_.nacks;
+    ++stats_.nacks_received;
   }
 }
 
 void swim::impl::handle_ping_request(const std::string& from_address,
                                      const mesh::v1::PingRequest& request, timestamp now) {
   const std::uint64_t sequence = next_sequence_++;
-  relays_[sequence] = relay{from_address, request.sequence(), now + config_.probe_interval};
+  const auto nack_after = timestamp(static_cast<std::int64_t>(
+      nack_timeout_fraction * static_cast<double>(config_.probe_timeout.count())));
+  relays_[sequence] = relay{from_address, request.sequence(), now + scaled(config_.probe_interval),
+                            request.nack(), now + nack_after};
 
   MembershipMessage message;
   auto& ping = *message.mutable_ping();
@@ -495,14 +532,19 @@ void swim::impl::apply_to_self(const MemberUpdate& update, member_state state) {
       return;
     }
   }
-  refute(update.incarnation());
+  refute(update.incarnation(), state != member_state::alive);
 }
 
-void swim::impl::refute(std::uint64_t heard_incarnation) {
+void swim::impl::refute(std::uint64_t heard_incarnation, bool accused) {
   const auto position = self_position();
   auto& entry = table_.at(position);
   entry.incarnation = std::max(entry.incarnation, heard_incarnation) + 1;
   ++stats_.refutations;
+
+  // Lifeguard: being suspected is a sign that this node answers too slowly.
+  if (accused) {
+    adjust_health(1);
+  }
   refresh_self_cache();
   emit(event::kind::refuted, entry);
   queue_update(position, {});
@@ -518,7 +560,7 @@ void swim::impl::run_probe(timestamp now) {
     probe_failed(now);
   }
   if (!probe_.active && now >= next_probe_at_) {
-    next_probe_at_ = now + config_.probe_interval;
+    next_probe_at_ = now + scaled(config_.probe_interval);
     start_probe(now);
   }
 }
@@ -534,8 +576,10 @@ void swim::impl::start_probe(timestamp now) {
   probe_.indirect_sent = false;
   probe_.target_id = target.info->node_id;
   probe_.sequence = next_sequence_++;
-  probe_.indirect_at = now + config_.probe_timeout;
-  probe_.end = now + config_.probe_interval;
+  probe_.indirect_at = now + scaled(config_.probe_timeout);
+  probe_.end = now + scaled(config_.probe_interval);
+  probe_.expected_nacks = 0;
+  probe_.nacks = 0;
 
   MembershipMessage message;
   auto& ping = *message.mutable_ping();
@@ -570,6 +614,8 @@ void swim::impl::send_indirect_probes(timestamp now) {
     request.set_sequence(probe_.sequence);
     request.set_target_id(probe_.target_id);
     request.set_target_address(target_address);
+    request.set_nack(true);
+    ++probe_.expected_nacks;
     ++stats_.indirect_probes_sent;
     send(table_.at(helper).info->address, std::move(message));
   }
@@ -579,6 +625,17 @@ void swim::impl::send_indirect_probes(timestamp now) {
 void swim::impl::probe_failed(timestamp now) {
   probe_.active = false;
   ++stats_.probes_failed;
+
+  // Lifeguard: helpers that answered with a nack work, so a missing nack
+  // hints that this node itself is slow. Without helpers, every failed
+  // probe counts against local health.
+  if (probe_.expected_nacks > 0) {
+    const std::uint32_t missed = probe_.expected_nacks - probe_.nacks;
+    stats_.nacks_missed += missed;
+    adjust_health(static_cast<int>(missed));
+  } else {
+    adjust_health(1);
+  }
   const std::uint32_t position = table_.find(probe_.target_id);
   if (position == member_table::npos) {
     return;
@@ -779,6 +836,25 @@ void swim::impl::expire_relays(timestamp now) {
   }
 }
 
+void swim::impl::send_due_nacks(timestamp now) {
+  for (auto& [sequence, pending] : relays_) {
+    if (!pending.nack_pending || pending.nack_at > now) {
+      continue;
+    }
+    pending.nack_pending = false;
+    MembershipMessage message;
+    message.mutable_nack()->set_sequence(pending.requester_sequence);
+    ++stats_.nacks_sent;
+    send(pending.requester_address, std::move(message));
+  }
+}
+
+void swim::impl::adjust_health(int delta) {
+  const auto raised = static_cast<std::int64_t>(stats_.local_health) + delta;
+  stats_.local_health = static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(raised, 0, config_.awareness_max_multiplier));
+}
+
 void swim::impl::queue_update(std::uint32_t position, const std::string& reporter) {
   const auto& entry = table_.at(position);
   gossip_item item;
@@ -878,6 +954,7 @@ void swim::impl::tick(timestamp now) {
 
   reap(now);
   expire_suspicions(now);
+  send_due_nacks(now);
   expire_relays(now);
   run_probe(now);
   if (now >= next_push_pull_at_) {
@@ -904,6 +981,11 @@ timestamp swim::impl::next_wakeup() const {
   }
   for (const auto& [node_id, timer] : suspicions_) {
     wakeup = std::min(wakeup, timer.deadline);
+  }
+  for (const auto& [sequence, pending] : relays_) {
+    if (pending.nack_pending) {
+      wakeup = std::min(wakeup, pending.nack_at);
+    }
   }
   if (!reap_queue_.empty()) {
     wakeup = std::min(wakeup, reap_queue_.front().first);

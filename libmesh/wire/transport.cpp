@@ -153,7 +153,7 @@ std::size_t envelope_size(std::size_t header_bytes, mesh::v1::MessageKind kind, 
   return size;
 }
 
-// Writes the serialized Envelope: `header` holds fields 1-3, the same in
+// Writes the serialized Envelope. `header` contains fields 1-3, the same in
 // every message of a node, then fields 4 and 5 follow. The bytes equal those
 // of Envelope::SerializeToString. Returns the end.
 char* write_envelope(char* out, const std::string& header, mesh::v1::MessageKind kind, const std::string& body) {
@@ -295,7 +295,7 @@ class transport::impl {
   void receive_inbound();
   std::size_t process_frame(zmq::message_t& frame, bool extra_frames);
   std::size_t process_batch(zmq::message_t& frame);
-  void process_envelope(const void* data, std::size_t size, const zmq::message_t& frame);
+  void process_envelope(const void* data, std::size_t size, zmq::message_t& frame);
   void answer_zap();
   void read_monitor();
   void close_idle_peers(clock::time_point now);
@@ -756,7 +756,7 @@ void transport::impl::receive_inbound() {
 namespace {
 
 // Returns the TCP address of the peer that sent `frame`, for log lines.
-std::string peer_of(const zmq::message_t& frame) {
+std::string peer_of(zmq::message_t& frame) {
   const char* address = nullptr;
   try {
     address = frame.gets("Peer-Address");
@@ -835,7 +835,7 @@ std::size_t transport::impl::process_batch(zmq::message_t& frame) {
 
 // Decodes and checks one envelope and passes it to its handler. Every
 // failure is counted and logged; `frame` names the peer in log lines.
-void transport::impl::process_envelope(const void* data, std::size_t size, const zmq::message_t& frame) {
+void transport::impl::process_envelope(const void* data, std::size_t size, zmq::message_t& frame) {
   auto& envelope = inbound_;
   envelope.Clear();
   if (!envelope.ParseFromArray(data, static_cast<int>(size))) {

@@ -1,6 +1,6 @@
 // The wire transport between real ZeroMQ sockets on 127.0.0.1: delivery with
 // and without CURVE, rejection of peers without the mesh key, dropped and
-// counted malformed frames, per-peer queue limits and stop().
+// counted malformed frames, batch frames, per-peer queue limits and stop().
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,6 +109,63 @@ std::string envelope_frame(std::uint32_t version, int kind, const std::string& b
   envelope.set_kind(static_cast<MessageKind>(kind));
   envelope.set_body(body);
   return envelope.SerializeAsString();
+}
+
+// Builds a batch frame as docs/wire-format.md lays it out: the marker byte 0,
+// the envelope count as a varint, then each envelope after its length as a
+// varint. The entries need not be valid envelopes.
+std::string batch_frame(const std::vector<std::string>& entries) {
+  const auto append_varint = [](std::string& out, std::uint64_t value) {
+    while (value >= 0x80) {
+      out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+      value >>= 7;
+    }
+    out.push_back(static_cast<char>(value));
+  };
+  std::string frame(1, '\0');
+  append_varint(frame, entries.size());
+  for (const auto& entry : entries) {
+    append_varint(frame, entry.size());
+    frame += entry;
+  }
+  return frame;
+}
+
+// Splits a batch frame into its entries; nullopt when the layout is broken.
+std::optional<std::vector<std::string>> split_batch_frame(const std::string& frame) {
+  std::size_t at = 0;
+  const auto read_varint = [&]() -> std::optional<std::uint64_t> {
+    std::uint64_t value = 0;
+    for (unsigned shift = 0; shift < 64 && at < frame.size(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(frame[at++]);
+      value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) {
+        return value;
+      }
+    }
+    return std::nullopt;
+  };
+  if (frame.empty() || frame[0] != '\0') {
+    return std::nullopt;
+  }
+  at = 1;
+  const auto count = read_varint();
+  if (!count) {
+    return std::nullopt;
+  }
+  std::vector<std::string> entries;
+  for (std::uint64_t i = 0; i < *count; ++i) {
+    const auto length = read_varint();
+    if (!length || *length > frame.size() - at) {
+      return std::nullopt;
+    }
+    entries.push_back(frame.substr(at, *length));
+    at += *length;
+  }
+  if (at != frame.size()) {
+    return std::nullopt;
+  }
+  return entries;
 }
 
 class Transport : public ::testing::Test {
@@ -549,6 +608,256 @@ TEST_F(Transport, InvalidConfigRejected) {
   EXPECT_EQ(bad_keys.err().code, mesh::errc::invalid_config);
   ASSERT_FALSE(bad_advertise.has_value());
   EXPECT_EQ(bad_advertise.err().code, mesh::errc::invalid_config);
+}
+
+TEST_F(Transport, ManySmallMessagesArriveInOrderPerSender) {
+  auto a = start_node("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  auto c = start_node("cccccccccccccccccccccccccccccccc");
+  auto b = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  constexpr int per_sender = 3000;
+
+  std::thread from_c([&] {
+    for (int i = 0; i < per_sender; ++i) {
+      ASSERT_TRUE(c->wire->send(b->wire->advertise_address(), membership, "c" + std::to_string(i)).has_value());
+    }
+  });
+  for (int i = 0; i < per_sender; ++i) {
+    ASSERT_TRUE(a->wire->send(b->wire->advertise_address(), membership, "a" + std::to_string(i)).has_value());
+  }
+  from_c.join();
+
+  ASSERT_TRUE(b->received->wait_for(2 * per_sender, 20s));
+  std::map<std::string, int> next_index;
+  for (std::size_t i = 0; i < b->received->size(); ++i) {
+    const auto envelope = b->received->at(i);
+    const std::string prefix = envelope.sender_id() == "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" ? "a" : "c";
+    auto& expected = next_index[envelope.sender_id()];
+    ASSERT_EQ(envelope.body(), prefix + std::to_string(expected)) << "message " << i;
+    ++expected;
+  }
+  EXPECT_EQ(next_index["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], per_sender);
+  EXPECT_EQ(next_index["cccccccccccccccccccccccccccccccc"], per_sender);
+  EXPECT_EQ(b->received->size(), 2U * per_sender);
+  EXPECT_EQ(b->metrics->received_messages(membership).Value(), 2 * per_sender);
+  EXPECT_TRUE(eventually([&] { return a->metrics->sent_messages(membership).Value() == per_sender; }));
+  EXPECT_EQ(a->metrics->queue_depth().Value(), 0);
+}
+
+TEST_F(Transport, MixedSizesArriveIntactAndInOrder) {
+  auto a = start_node("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  auto b = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  // 70000 bytes is over the default max_batch_bytes, so those go alone.
+  const std::vector<std::size_t> sizes = {0, 1, 64, 1000, 20000, 70000, 3, 65000};
+  constexpr int rounds = 20;
+
+  std::vector<std::string> bodies;
+  for (int round = 0; round < rounds; ++round) {
+    for (const auto size : sizes) {
+      std::string body(size, static_cast<char>('a' + bodies.size() % 26));
+      if (size >= 8) {
+        const std::string index = std::to_string(bodies.size());
+        body.replace(0, index.size(), index);
+      }
+      bodies.push_back(std::move(body));
+    }
+  }
+  for (const auto& body : bodies) {
+    ASSERT_TRUE(a->wire->send(b->wire->advertise_address(), membership, body).has_value());
+  }
+
+  ASSERT_TRUE(b->received->wait_for(bodies.size(), 20s));
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    const auto envelope = b->received->at(i);
+    ASSERT_EQ(envelope.body().size(), bodies[i].size()) << "message " << i;
+    ASSERT_EQ(envelope.body(), bodies[i]) << "message " << i;
+  }
+  EXPECT_EQ(b->received->size(), bodies.size());
+  EXPECT_EQ(b->metrics->received_messages(membership).Value(), static_cast<double>(bodies.size()));
+}
+
+// Messages queued for a peer that is not listening yet wait in the transport,
+// so they are all waiting when the connection comes up and must be batched.
+TEST_F(Transport, WaitingMessagesLeaveAsBatchFrame) {
+  auto a = start_node("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  const std::string address = "127.0.0.1:" + std::to_string(unused_port());
+  constexpr int count = 50;
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(a->wire->send(address, membership, "m" + std::to_string(i)).has_value());
+  }
+  std::this_thread::sleep_for(100ms);
+
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  router.bind("tcp://" + address);
+
+  std::vector<std::string> frames;
+  std::vector<Envelope> envelopes;
+  while (envelopes.size() < count) {
+    zmq::message_t routing_id;
+    zmq::message_t frame;
+    ASSERT_TRUE(router.recv(routing_id));
+    ASSERT_TRUE(router.recv(frame));
+    ASSERT_FALSE(frame.more());
+    frames.push_back(frame.to_string());
+    auto entries = split_batch_frame(frames.back());
+    ASSERT_TRUE(entries.has_value()) << "frame " << frames.size() - 1 << " is not a batch frame";
+    for (const auto& entry : *entries) {
+      Envelope envelope;
+      ASSERT_TRUE(envelope.ParseFromString(entry));
+      envelopes.push_back(std::move(envelope));
+    }
+  }
+
+  EXPECT_LT(frames.size(), static_cast<std::size_t>(count));
+  ASSERT_EQ(envelopes.size(), static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    EXPECT_EQ(envelopes[i].body(), "m" + std::to_string(i));
+    EXPECT_EQ(envelopes[i].sender_id(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    EXPECT_EQ(envelopes[i].protocol_version(), mesh::wire::protocol_version);
+  }
+  EXPECT_TRUE(eventually([&] { return a->metrics->sent_messages(membership).Value() == count; }));
+}
+
+TEST_F(Transport, BatchSizeOneSendsPlainEnvelopes) {
+  auto config = loopback_config("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  config.max_batch_messages = 1;
+  auto a = start_node(std::move(config));
+  const std::string address = "127.0.0.1:" + std::to_string(unused_port());
+  constexpr int count = 20;
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(a->wire->send(address, membership, "m" + std::to_string(i)).has_value());
+  }
+  std::this_thread::sleep_for(100ms);
+
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  router.bind("tcp://" + address);
+
+  for (int i = 0; i < count; ++i) {
+    zmq::message_t routing_id;
+    zmq::message_t frame;
+    ASSERT_TRUE(router.recv(routing_id));
+    ASSERT_TRUE(router.recv(frame));
+    Envelope envelope;
+    ASSERT_TRUE(envelope.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) << "frame " << i;
+    EXPECT_EQ(envelope.body(), "m" + std::to_string(i));
+  }
+}
+
+TEST_F(Transport, BatchWithCorruptEnvelopeDeliversTheRest) {
+  auto server = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  raw_dealer raw(*server->wire);
+
+  raw.send(batch_frame({envelope_frame(mesh::wire::protocol_version, membership, "one"),
+                        std::string("\xff\xff\xff", 3),
+                        envelope_frame(mesh::wire::protocol_version + 1, membership, "three"),
+                        envelope_frame(mesh::wire::protocol_version, membership, "four")}));
+
+  ASSERT_TRUE(server->received->wait_for(2));
+  EXPECT_EQ(server->received->at(0).body(), "one");
+  EXPECT_EQ(server->received->at(1).body(), "four");
+  EXPECT_EQ(server->dropped(drop_reason::malformed_envelope), 1);
+  EXPECT_EQ(server->dropped(drop_reason::unsupported_version), 1);
+  EXPECT_EQ(server->metrics->received_messages(membership).Value(), 2);
+  expect_still_delivers(raw, *server, 3);
+}
+
+TEST_F(Transport, NestedBatchCountsAsMalformedEnvelope) {
+  auto server = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  raw_dealer raw(*server->wire);
+  const auto inner = batch_frame({envelope_frame(mesh::wire::protocol_version, membership, "hidden"),
+                                  envelope_frame(mesh::wire::protocol_version, membership, "hidden")});
+
+  raw.send(batch_frame({inner, envelope_frame(mesh::wire::protocol_version, membership, "outer")}));
+
+  ASSERT_TRUE(server->received->wait_for(1));
+  EXPECT_EQ(server->received->at(0).body(), "outer");
+  EXPECT_EQ(server->dropped(drop_reason::malformed_envelope), 1);
+}
+
+TEST_F(Transport, MalformedBatchContainerDroppedWhole) {
+  auto server = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  raw_dealer raw(*server->wire);
+  const auto valid = envelope_frame(mesh::wire::protocol_version, membership, "must not arrive");
+  const auto two = batch_frame({valid, valid});
+
+  struct malformed_case {
+    std::string name;
+    std::string frame;
+  };
+  const std::vector<malformed_case> cases = {
+      {"marker only", std::string(1, '\0')},
+      {"zero count", std::string("\0\0", 2)},
+      {"truncated last envelope", two.substr(0, two.size() - 3)},
+      {"count above entries", std::string("\0\3", 2) + two.substr(2)},
+      {"count above frame size", std::string("\0\x80\x80\x04", 4) + two.substr(2)},
+      {"length varint cut off", std::string("\0\1\x80", 3)},
+      {"bytes after last envelope", two + "xx"},
+  };
+
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    raw.send(cases[i].frame);
+    EXPECT_TRUE(eventually([&] { return server->dropped(drop_reason::malformed_envelope) == i + 1.0; }))
+        << cases[i].name;
+  }
+
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server->received->size(), 0U);
+  EXPECT_EQ(server->metrics->received_messages(membership).Value(), 0);
+  expect_still_delivers(raw, *server, 1);
+}
+
+TEST_F(Transport, OversizedBatchFrameDropped) {
+  auto config = loopback_config("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  config.max_frame_bytes = 1024;
+  auto server = start_node(std::move(config));
+  raw_dealer raw(*server->wire);
+  const auto envelope = envelope_frame(mesh::wire::protocol_version, membership, std::string(500, 'x'));
+
+  raw.send(batch_frame({envelope, envelope, envelope}));
+
+  EXPECT_TRUE(eventually([&] { return server->dropped(drop_reason::oversized) == 1; }));
+  expect_still_delivers(raw, *server, 1);
+}
+
+TEST_F(Transport, SenderBatchesStayWithinMaxFrameBytes) {
+  auto sender_config = loopback_config("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  sender_config.max_frame_bytes = 1024;
+  auto a = start_node(std::move(sender_config));
+  auto receiver_config = loopback_config("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  receiver_config.max_frame_bytes = 1024;
+  auto b = start_node(std::move(receiver_config));
+  constexpr int count = 200;
+
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(a->wire->send(b->wire->advertise_address(), membership, std::string(300, 'p')).has_value());
+  }
+
+  ASSERT_TRUE(b->received->wait_for(count, 10s));
+  EXPECT_EQ(b->dropped(drop_reason::oversized), 0);
+  EXPECT_EQ(b->received->size(), static_cast<std::size_t>(count));
+}
+
+TEST_F(Transport, ZeroBatchLimitsRejected) {
+  prometheus::Registry registry;
+  wire_metrics metrics(registry);
+  auto no_messages = loopback_config("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  no_messages.max_batch_messages = 0;
+  auto no_bytes = loopback_config("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  no_bytes.max_batch_bytes = 0;
+
+  auto zero_messages = transport::start(std::move(no_messages), {}, metrics);
+  auto zero_bytes = transport::start(std::move(no_bytes), {}, metrics);
+
+  ASSERT_FALSE(zero_messages.has_value());
+  EXPECT_EQ(zero_messages.err().code, mesh::errc::invalid_config);
+  EXPECT_NE(zero_messages.err().message.find("max_batch_messages"), std::string::npos);
+  ASSERT_FALSE(zero_bytes.has_value());
+  EXPECT_EQ(zero_bytes.err().code, mesh::errc::invalid_config);
 }
 
 TEST(PeerAddress, AcceptsHostPortForms) {
