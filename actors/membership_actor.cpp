@@ -180,10 +180,15 @@ void request_join(membership_actor* self) {
           });
 }
 
-caf::behavior resolver_behavior(caf::event_based_actor*) {
+// Resolves bootstrap peer names off the scheduler's threads. It takes the
+// logger as an argument: CAF 0.17 dereferences an empty argument tuple when a
+// spawned function has no arguments, which UndefinedBehaviorSanitizer flags.
+caf::behavior resolver_behavior(caf::event_based_actor*, std::shared_ptr<spdlog::logger> log) {
   return {
-      [](resolve_atom, const std::vector<std::string>& peers) {
-        return resolved_seeds{resolve_addresses(peers)};
+      [log](resolve_atom, const std::vector<std::string>& peers) {
+        auto addresses = resolve_addresses(peers);
+        log->debug("bootstrap peers resolved peers={} addresses={}", peers.size(), addresses.size());
+        return resolved_seeds{std::move(addresses)};
       },
   };
 }
@@ -201,7 +206,7 @@ caf::behavior membership_behavior(membership_actor* self, membership_actor_confi
         st.swim = std::make_unique<membership::swim>(st.config.swim, start.self,
                                                      st.config.initial_incarnation,
                                                      st.config.seed, st.now());
-        st.resolver = self->system().spawn<caf::detached>(resolver_behavior);
+        st.resolver = self->system().spawn<caf::detached>(resolver_behavior, st.log);
         self->link_to(st.resolver);
         st.log->info("membership started id={} name={} address={} incarnation={}",
                      start.self.node_id, start.self.name, start.self.address,
