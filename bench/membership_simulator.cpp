@@ -3,8 +3,12 @@
 //   BM_membership_simulation/100/0     100 nodes join one bootstrap at once: the
 //                                      scenario compared against Serf 0.9.4
 //                                      (memberlist LAN defaults) on real processes
-//   BM_membership_simulation/1000/{0,10} and /10000/{0,10}: staggered joins
-//                                      through 3 seeds, then one node stops
+//   BM_membership_simulation/1000/{0,10}/10: joins staggered over 10 s
+//                                      (about 100 per second) through 3 seeds,
+//                                      then one node stops
+//   BM_membership_simulation/10000/{0,10}/1: joins staggered over 10 s (about
+//                                      1,000 per second) through 3 seeds, then
+//                                      one node stops
 // Manual time is the simulated convergence time in seconds; the counters give
 // convergence and failure detection in seconds and in probe intervals, the
 // messages sent, and deaths declared about running nodes (false positives).
@@ -20,7 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 using mesh::membership::simulation_config;
 
-simulation_config scenario(std::size_t nodes, double loss) {
+simulation_config scenario(std::size_t nodes, double loss, std::int64_t window_ms_per_node) {
   simulation_config config;
   config.nodes = nodes;
   config.loss = loss;
@@ -31,9 +35,10 @@ simulation_config scenario(std::size_t nodes, double loss) {
     config.seeds = 1;
     config.join_window = 0ms;
   } else {
-    // Staggered: about 100 joins per second spread over three seeds.
+    // Staggered over three seeds: window_ms_per_node 10 gives about 100
+    // joins per second, 1 gives about 1,000.
     config.seeds = 3;
-    config.join_window = std::chrono::milliseconds(nodes * 10);
+    config.join_window = std::chrono::milliseconds(static_cast<std::int64_t>(nodes) * window_ms_per_node);
   }
   return config;
 }
@@ -45,8 +50,9 @@ double seconds(std::chrono::milliseconds time) {
 void BM_membership_simulation(benchmark::State& state) {
   const auto nodes = static_cast<std::size_t>(state.range(0));
   const double loss = static_cast<double>(state.range(1)) / 100.0;
+  const std::int64_t window_ms_per_node = state.range(2);
   for (auto _ : state) {
-    const auto config = scenario(nodes, loss);
+    const auto config = scenario(nodes, loss, window_ms_per_node);
     const auto result = mesh::membership::simulate(config);
     state.SetIterationTime(seconds(result.convergence_time));
     state.counters["converged"] = result.converged ? 1 : 0;
@@ -64,12 +70,12 @@ void BM_membership_simulation(benchmark::State& state) {
 }
 
 BENCHMARK(BM_membership_simulation)
-    ->ArgNames({"nodes", "loss_pct"})
-    ->Args({100, 0})
-    ->Args({1000, 0})
-    ->Args({1000, 10})
-    ->Args({10000, 0})
-    ->Args({10000, 10})
+    ->ArgNames({"nodes", "loss_pct", "window_ms_per_node"})
+    ->Args({100, 0, 0})
+    ->Args({1000, 0, 10})
+    ->Args({1000, 10, 10})
+    ->Args({10000, 0, 1})
+    ->Args({10000, 10, 1})
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kSecond);

@@ -152,12 +152,14 @@ result<void> check_body(const MembershipMessage& message, const codec_limits& li
       }
       return {};
     }
+    case MembershipMessage::kNack:
+      return {};
     case MembershipMessage::kBroadcast:
       return {};
     case MembershipMessage::MESSAGE_NOT_SET:
       break;
   }
-  return invalid("message", "has no ping, ack, ping_request, push_pull or broadcast set");
+  return invalid("message", "has no ping, ack, ping_request, push_pull, broadcast or nack set");
 }
 
 }  // namespace
@@ -272,7 +274,9 @@ void to_proto(const member_info& info, mesh::v1::MemberInfo& out) {
   ports.set_mcp(info.ports.mcp);
   ports.set_metrics(info.ports.metrics);
   out.set_load(info.load);
-  if (!info.identity_key.empty()) {
+  if (info.identity_key.empty()) {
+    out.clear_identity_key();
+  } else {
     out.set_identity_key(info.identity_key);
   }
 }

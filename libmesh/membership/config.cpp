@@ -49,6 +49,7 @@ result<void> swim_config::validate() const {
       check_count("suspicion_max_multiplier", suspicion_max_multiplier, 1, 100),
       check_duration("gossip_to_dead", gossip_to_dead, milliseconds(0), day),
       check_duration("dead_reap_after", dead_reap_after, milliseconds(1), day),
+      check_count("awareness_max_multiplier", awareness_max_multiplier, 0, 100),
       check_duration("join_retry_initial", join_retry_initial, milliseconds(1), hour),
       check_duration("join_retry_max", join_retry_max, milliseconds(1), day),
   };

@@ -39,13 +39,24 @@ membership_metrics::membership_metrics(prometheus::Registry& registry)
                          "Push-pull state exchanges started or answered")),
       join_attempts(counter(registry, "mesh_membership_join_attempts_total",
                             "Join attempts with at least one seed address")),
+      nacks_sent(counter(registry, "mesh_membership_nacks_sent_total",
+                         "Nacks sent to the requester of an indirect probe whose target did not ack in time")),
+      nacks_missed(counter(registry, "mesh_membership_nacks_missed_total",
+                           "Nacks this node expected from helpers of its indirect probes and did not receive")),
+      local_health(prometheus::BuildGauge()
+                       .Name("mesh_membership_local_health")
+                       .Help("Lifeguard local health multiplier; probe interval and timeout are scaled by it + 1, 0 is healthy")
+                       .Register(registry)),
       probes_total_(probes.Add({})),
       probes_failed_total_(probes_failed.Add({})),
       indirect_probes_total_(indirect_probes.Add({})),
       suspicions_total_(suspicions.Add({})),
       refutations_total_(refutations.Add({})),
       push_pulls_total_(push_pulls.Add({})),
-      join_attempts_total_(join_attempts.Add({})) {
+      join_attempts_total_(join_attempts.Add({})),
+      nacks_sent_total_(nacks_sent.Add({})),
+      nacks_missed_total_(nacks_missed.Add({})),
+      local_health_value_(local_health.Add({})) {
   for (auto state : {member_state::alive, member_state::suspect, member_state::dead, member_state::left}) {
     members_by_state_[static_cast<std::size_t>(state)] =
         &members.Add({{"state", std::string(to_string(state))}});
@@ -65,6 +76,9 @@ void membership_metrics::observe(const swim& machine) {
   add_growth(refutations_total_, current.refutations, observed_.refutations);
   add_growth(push_pulls_total_, current.push_pulls, observed_.push_pulls);
   add_growth(join_attempts_total_, current.join_attempts, observed_.join_attempts);
+  add_growth(nacks_sent_total_, current.nacks_sent, observed_.nacks_sent);
+  add_growth(nacks_missed_total_, current.nacks_missed, observed_.nacks_missed);
+  local_health_value_.Set(static_cast<double>(current.local_health));
 }
 
 }  // namespace mesh::membership

@@ -177,6 +177,10 @@ class simulator::impl {
       return;
     }
     node.machine->receive(nodes_[message.from].address, message.message, now_);
+    // Push-pulls are not recycled: a swim keeps only 128 spare entries.
+    if (!message.message.has_push_pull()) {
+      node.machine->recycle(std::move(message.message));
+    }
     after_step(message.to);
   }
 
@@ -229,7 +233,11 @@ class simulator::impl {
     }
 
     const auto target = index_of_.find(out.address);
-    if (target == index_of_.end() || loss_(rng_) < config_.loss) {
+    // Loss applies to the datagram-like messages only. A push-pull travels
+    // over a connection (TCP over ZeroMQ in the real transport), so it either
+    // arrives or the connection fails, which loss does not model.
+    const bool lost = !out.message.has_push_pull() && loss_(rng_) < config_.loss;
+    if (target == index_of_.end() || lost) {
       ++result_.messages_lost;
       return;
     }

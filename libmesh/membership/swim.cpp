@@ -50,6 +50,10 @@ constexpr double push_pull_scale_threshold = 32.0;
 // reaches the requester before the requester's probe interval ends.
 constexpr double nack_timeout_fraction = 0.8;
 
+// Gossip entries kept for reuse by recycle(). 128 covers two messages with
+// the maximum of 64 entries, at about 200 bytes each.
+constexpr std::size_t spare_updates_capacity = 128;
+
 // Rank of a state at equal incarnation: a higher rank overrides a lower one.
 int precedence(member_state state) {
   return static_cast<int>(state);
@@ -110,6 +114,7 @@ class swim::impl {
   void set_load(std::uint32_t load);
 
   std::vector<outbound> take_outbox() { return std::exchange(outbox_, {}); }
+  void recycle(MembershipMessage&& message);
   std::vector<event> take_events() { return std::exchange(events_, {}); }
   [[nodiscard]] std::vector<member> members() const;
   [[nodiscard]] const member& self() const { return self_cache_; }
@@ -189,6 +194,7 @@ class swim::impl {
   void send(const std::string& address, MembershipMessage message);
   void fill_full_state(mesh::v1::PushPull& push_pull) const;
   void encode(const member_table::entry& entry, const info_ref& reporter, MemberUpdate& out) const;
+  [[nodiscard]] MemberUpdate* spare_update();
   [[nodiscard]] std::uint32_t retransmit_limit() const;
   [[nodiscard]] timestamp push_pull_period() const;
   template <class Predicate>
@@ -235,6 +241,9 @@ class swim::impl {
 
   gossip_queue gossip_{gossip_queue_capacity};
   std::vector<outbound> outbox_;
+  // Gossip entries of recycled messages. Their strings and sub-messages are
+  // still allocated, so encoding into them overwrites instead of allocating.
+  std::vector<std::unique_ptr<MemberUpdate>> spare_updates_;
   std::vector<event> events_;
   statistics stats_{};
 };
@@ -884,10 +893,43 @@ void swim::impl::send(const std::string& address, MembershipMessage message) {
     if (entry.incarnation != item.incarnation || entry.state() != item.state) {
       return false;
     }
-    encode(entry, item.reporter, *message.add_gossip());
+    MemberUpdate* update = spare_update();
+    encode(entry, item.reporter, *update);
+    message.mutable_gossip()->AddAllocated(update);
     return true;
   });
   outbox_.push_back(outbound{address, std::move(message)});
+}
+
+MemberUpdate* swim::impl::spare_update() {
+  if (spare_updates_.empty()) {
+    return new MemberUpdate();
+  }
+  MemberUpdate* update = spare_updates_.back().release();
+  spare_updates_.pop_back();
+  return update;
+}
+
+void swim::impl::recycle(MembershipMessage&& message) {
+  auto& gossip = *message.mutable_gossip();
+  const int keep = static_cast<int>(
+      std::min<std::size_t>(spare_updates_capacity - spare_updates_.size(), gossip.size()));
+  if (keep <= 0) {
+    return;
+  }
+  std::vector<MemberUpdate*> taken(static_cast<std::size_t>(keep));
+  gossip.ExtractSubrange(gossip.size() - keep, keep, taken.data());
+  for (auto* update : taken) {
+    // encode() overwrites every known field but not unknown ones from the wire.
+    const auto& info = update->info();
+    const bool has_unknown = !update->GetReflection()->GetUnknownFields(*update).empty() ||
+                             !info.GetReflection()->GetUnknownFields(info).empty();
+    if (has_unknown) {
+      delete update;
+      continue;
+    }
+    spare_updates_.emplace_back(update);
+  }
 }
 
 void swim::impl::fill_full_state(mesh::v1::PushPull& push_pull) const {
@@ -899,11 +941,15 @@ void swim::impl::fill_full_state(mesh::v1::PushPull& push_pull) const {
 
 void swim::impl::encode(const member_table::entry& entry, const info_ref& reporter,
                         MemberUpdate& out) const {
+  // `out` may be a reused update, so every field is written, the empty
+  // reporter too.
   to_proto(*entry.info, *out.mutable_info());
   out.set_state(to_proto(entry.state()));
   out.set_incarnation(entry.incarnation);
   if (reporter) {
     out.set_reporter_id(reporter->node_id);
+  } else {
+    out.clear_reporter_id();
   }
 }
 
@@ -1106,6 +1152,9 @@ void swim::set_load(std::uint32_t load) {
 }
 std::vector<outbound> swim::take_outbox() {
   return impl_->take_outbox();
+}
+void swim::recycle(mesh::v1::MembershipMessage&& message) {
+  impl_->recycle(std::move(message));
 }
 std::vector<event> swim::take_events() {
   return impl_->take_events();

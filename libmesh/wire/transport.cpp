@@ -39,6 +39,10 @@ constexpr const char* zap_domain = "mesh";
 // less than one batch.
 constexpr std::size_t max_inbound_per_wakeup = 1024;
 
+// ZAP requests handled per poll wake-up. Each one blocks a CURVE handshake
+// until the reply is sent, and a storm of joining peers queues many at once.
+constexpr std::size_t max_zap_per_wakeup = 256;
+
 // ZeroMQ per-pipe high-water marks, in ZeroMQ messages (a batch frame counts
 // as one). Outbound messages beyond the DEALER's mark wait in the transport's
 // own per-peer queue, where max_queued_per_peer bounds them.
@@ -296,7 +300,10 @@ class transport::impl {
   std::size_t process_frame(zmq::message_t& frame, bool extra_frames);
   std::size_t process_batch(zmq::message_t& frame);
   void process_envelope(const void* data, std::size_t size, zmq::message_t& frame);
-  void answer_zap();
+  // Replies to the waiting ZAP requests, at most max_zap_per_wakeup of them.
+  void answer_zap_requests();
+  // Replies to one ZAP request. Returns false when none was waiting.
+  bool answer_zap();
   void read_monitor();
   void close_idle_peers(clock::time_point now);
   void drop_waiting(peer_connection& peer, const std::string& address, std::string_view why);
@@ -493,14 +500,16 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
     clear_wake();
   }
   take_queued();
+  // ZAP requests go first, because every message to or from a new CURVE peer
+  // waits for the ZAP reply, and up to 1024 inbound envelopes would go before it.
+  if (zap_ && (items[3].revents & ZMQ_POLLIN) != 0) {
+    answer_zap_requests();
+  }
   if ((items[1].revents & ZMQ_POLLIN) != 0) {
     receive_inbound();
   }
   if ((items[2].revents & ZMQ_POLLIN) != 0) {
     read_monitor();
-  }
-  if (zap_ && (items[3].revents & ZMQ_POLLIN) != 0) {
-    answer_zap();
   }
 
   // flush() returns at once for a peer that cannot take a message, so every
@@ -875,7 +884,15 @@ void transport::impl::process_envelope(const void* data, std::size_t size, zmq::
   }
 }
 
-void transport::impl::answer_zap() {
+void transport::impl::answer_zap_requests() {
+  for (std::size_t answered = 0; answered < max_zap_per_wakeup; ++answered) {
+    if (!answer_zap()) {
+      return;
+    }
+  }
+}
+
+bool transport::impl::answer_zap() {
   std::vector<zmq::message_t> request;
   while (true) {
     zmq::message_t part;
@@ -889,7 +906,7 @@ void transport::impl::answer_zap() {
     }
   }
   if (request.empty()) {
-    return;
+    return false;
   }
 
   // ZAP request frames (RFC 27): version, request id, domain, address,
@@ -913,6 +930,7 @@ void transport::impl::answer_zap() {
     metrics_.record_dropped(drop_reason::auth_failed);
     log_drop(drop_reason::auth_failed, "ZAP rejected mechanism " + mechanism, text(3));
   }
+  return true;
 }
 
 void transport::impl::read_monitor() {

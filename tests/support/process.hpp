@@ -3,7 +3,7 @@
 // processes with their output in a log file, and stops them by PID.
 
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,15 +47,10 @@ class child_process {
     }
   }
 
-  // Starts the program; returns false when posix_spawn fails.
+  // Starts the program; returns false when fork fails. The child gets
+  // SIGKILL when the test process dies, so a test killed by a timeout leaves
+  // no node running.
   bool start() {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file_.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-
     std::vector<std::string> argv_storage{program_};
     argv_storage.insert(argv_storage.end(), args_.begin(), args_.end());
     std::vector<char*> argv;
@@ -85,10 +80,31 @@ class child_process {
     }
     envp.push_back(nullptr);
 
-    const int rc = posix_spawn(&pid_, program_.c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      return false;
+    }
+    if (pid == 0) {
+      // Only async-signal-safe calls from here to exec.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) {
+        ::_exit(127);
+      }
+      const int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      const int null_fd = ::open("/dev/null", O_RDONLY);
+      if (log_fd < 0 || null_fd < 0) {
+        ::_exit(127);
+      }
+      ::dup2(null_fd, STDIN_FILENO);
+      ::dup2(log_fd, STDOUT_FILENO);
+      ::dup2(log_fd, STDERR_FILENO);
+      ::execve(program_.c_str(), argv.data(), envp.data());
+      ::_exit(127);
+    }
+    pid_ = pid;
     exited_ = false;
-    return rc == 0;
+    return true;
   }
 
   void signal(int signal_number) const {

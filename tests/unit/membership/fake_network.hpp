@@ -90,6 +90,10 @@ class fake_network {
     }
   }
 
+  // Adds `delay` to every message node i sends or receives, as if the node
+  // processed its messages late (an overloaded or paused process).
+  void set_delay(std::size_t i, timestamp delay) { slots_.at(i).delay = delay; }
+
   void set_drop_rule(drop_rule rule) { drop_ = std::move(rule); }
   void clear_drop_rule() { drop_ = nullptr; }
 
@@ -190,6 +194,7 @@ class fake_network {
     bool running = false;
     std::vector<event> events;
     std::vector<std::size_t> seeds;
+    timestamp delay{0};
   };
   struct in_flight {
     timestamp due;
@@ -209,7 +214,8 @@ class fake_network {
         ++dropped;
         continue;
       }
-      queue_.push_back(in_flight{now_ + latency_, i, target->second, std::move(out.message)});
+      const timestamp due = now_ + latency_ + s.delay + slots_[target->second].delay;
+      queue_.push_back(in_flight{due, i, target->second, std::move(out.message)});
     }
   }
 

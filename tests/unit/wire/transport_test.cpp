@@ -291,6 +291,52 @@ TEST_F(Transport, RoundTripCurve) {
   EXPECT_EQ(b->dropped(drop_reason::auth_failed), 0);
 }
 
+// Peers that connect to one CURVE node at the same moment, as in a join
+// storm, each wait for a ZAP reply from its wire thread. The first message of
+// every peer, and the reply over a new connection back to it, arrive within 1 s.
+// NOTE: in one process this takes about 50 ms, so the bound catches a stalled
+// handshake, not the slower convergence of a 50-process storm.
+TEST_F(Transport, CurveJoinStormRepliesWithinOneSecond) {
+  constexpr std::size_t peers = 16;
+  const auto keys = keys_for('k');
+  auto seed = std::make_unique<node>();
+  transport* seed_wire = nullptr;
+  std::map<MessageKind, mesh::wire::handler> seed_handlers;
+  auto seed_inbox = seed->received->make_handler();
+  seed_handlers[membership] = [&seed_wire, seed_inbox](Envelope&& envelope) -> mesh::result<void> {
+    const std::string reply_to = envelope.sender_address();
+    if (auto stored = seed_inbox(std::move(envelope)); !stored) {
+      return stored;
+    }
+    return seed_wire->send(reply_to, membership, "welcome");
+  };
+  auto config = loopback_config("5eed5eed5eed5eed5eed5eed5eed5eed");
+  config.curve = keys;
+  auto started = transport::start(std::move(config), std::move(seed_handlers), *seed->metrics);
+  ASSERT_TRUE(started.has_value()) << started.err().message;
+  seed->wire = std::move(started).value();
+  seed_wire = seed->wire.get();
+
+  std::vector<std::unique_ptr<node>> joiners;
+  for (std::size_t i = 0; i < peers; ++i) {
+    joiners.push_back(start_node(std::string(32, static_cast<char>('a' + i)), keys));
+  }
+
+  const auto sent_at = std::chrono::steady_clock::now();
+  for (auto& joiner : joiners) {
+    ASSERT_TRUE(joiner->wire->send(seed->wire->advertise_address(), membership, "join").has_value());
+  }
+
+  EXPECT_TRUE(seed->received->wait_for(peers, 1s)) << "joins delivered: " << seed->received->size();
+  for (std::size_t i = 0; i < peers; ++i) {
+    const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   sent_at + 1s - std::chrono::steady_clock::now()),
+                               0ms);
+    EXPECT_TRUE(joiners[i]->received->wait_for(1, left)) << "joiner " << i << " got no reply within 1 s";
+  }
+  EXPECT_EQ(seed->dropped(drop_reason::auth_failed), 0);
+}
+
 TEST_F(Transport, ReplyReachesSenderAddress) {
   const auto keys = keys_for('k');
   auto a = start_node("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", keys);

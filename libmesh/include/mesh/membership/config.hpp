@@ -39,6 +39,11 @@ struct swim_config {
   std::chrono::milliseconds gossip_to_dead{std::chrono::seconds(30)};
   // Dead and left members are forgotten after this long.
   std::chrono::milliseconds dead_reap_after{std::chrono::minutes(5)};
+  // Upper bound of the local health multiplier (Lifeguard): the probe
+  // interval and the probe timeout are multiplied by (local health + 1), so
+  // a node that is itself slow probes less often and waits longer before it
+  // suspects anyone. 8 as in memberlist; 0 turns the scaling off.
+  std::uint32_t awareness_max_multiplier{8};
   // Join retries back off from join_retry_initial, doubling up to join_retry_max.
   std::chrono::milliseconds join_retry_initial{500};
   std::chrono::milliseconds join_retry_max{10000};

@@ -8,6 +8,9 @@
 //   mesh_membership_refutations_total         counter, suspicions of this node it refuted
 //   mesh_membership_push_pulls_total          counter, push-pull exchanges started or answered
 //   mesh_membership_join_attempts_total       counter, join attempts with at least one seed
+//   mesh_membership_nacks_sent_total          counter, nacks sent as helper of an indirect probe
+//   mesh_membership_nacks_missed_total        counter, nacks this node expected and did not get
+//   mesh_membership_local_health              gauge, Lifeguard local health multiplier (0 = healthy)
 // Not thread-safe by itself: the owner of the swim calls observe(). Scrapes
 // from the exposer threads are safe because prometheus-cpp metrics are.
 // The registry must outlive this object.
@@ -38,6 +41,9 @@ struct membership_metrics {
   prometheus::Family<prometheus::Counter>& refutations;
   prometheus::Family<prometheus::Counter>& push_pulls;
   prometheus::Family<prometheus::Counter>& join_attempts;
+  prometheus::Family<prometheus::Counter>& nacks_sent;
+  prometheus::Family<prometheus::Counter>& nacks_missed;
+  prometheus::Family<prometheus::Gauge>& local_health;
 
  private:
   std::array<prometheus::Gauge*, 4> members_by_state_{};
@@ -48,6 +54,9 @@ struct membership_metrics {
   prometheus::Counter& refutations_total_;
   prometheus::Counter& push_pulls_total_;
   prometheus::Counter& join_attempts_total_;
+  prometheus::Counter& nacks_sent_total_;
+  prometheus::Counter& nacks_missed_total_;
+  prometheus::Gauge& local_health_value_;
   statistics observed_{};
 };
 

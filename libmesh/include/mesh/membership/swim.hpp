@@ -74,6 +74,11 @@ class swim {
   void set_load(std::uint32_t load);
 
   [[nodiscard]] std::vector<outbound> take_outbox();
+
+  // Optional: hands back a message after it was serialized or delivered, so
+  // that its gossip entries are reused for later outbound messages instead
+  // of allocated anew. Keeps at most 128 entries and frees the rest.
+  void recycle(mesh::v1::MembershipMessage&& message);
   [[nodiscard]] std::vector<event> take_events();
 
   // Every known member including self, sorted by node_id.

@@ -87,7 +87,8 @@ struct event {
 
 [[nodiscard]] std::string_view to_string(event::kind what);
 
-// Totals since construction. Counters only grow.
+// Totals since construction; they only grow. local_health is the exception:
+// it is the current value.
 struct statistics {
   std::uint64_t probes_sent = 0;           // direct pings sent as prober
   std::uint64_t probes_failed = 0;         // probes with no ack before the probe interval ended
@@ -96,6 +97,11 @@ struct statistics {
   std::uint64_t refutations = 0;           // times this node refuted a suspicion about itself
   std::uint64_t push_pulls = 0;            // push-pull exchanges started or answered
   std::uint64_t join_attempts = 0;         // calls to join() with at least one seed address
+  std::uint64_t nacks_sent = 0;            // nacks sent as helper of an indirect probe
+  std::uint64_t nacks_received = 0;        // nacks received for this node's own probes
+  std::uint64_t nacks_missed = 0;          // nacks expected from helpers that did not arrive
+  // Lifeguard local health multiplier, 0..awareness_max_multiplier; 0 is healthy.
+  std::uint32_t local_health = 0;
 };
 
 }  // namespace mesh::membership
