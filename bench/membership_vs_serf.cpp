@@ -268,6 +268,10 @@ std::optional<double> measure_detection(cluster::kind system, std::size_t n,
                                         std::chrono::seconds timeout) {
   cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)));
   c.start(0);
+  // `serf agent -join` exits when its seed does not answer yet.
+  if (!c.wait_converged(1, clock_type::now(), 30s)) {
+    return std::nullopt;
+  }
   for (std::size_t i = 1; i < n; ++i) {
     c.start(i);
   }
@@ -341,6 +345,10 @@ std::optional<double> measure_in_process(std::size_t n, const std::filesystem::p
 void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesystem::path& dir) {
   cluster c(cluster::kind::mesh, dir / "libmesh-soak");
   c.start(0);
+  if (!c.wait_converged(1, clock_type::now(), 30s)) {
+    std::printf("soak: the seed did not start\n");
+    return;
+  }
   for (std::size_t i = 1; i < n; ++i) {
     c.start(i);
   }

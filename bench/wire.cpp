@@ -19,8 +19,9 @@
 // Every run is bounded: a fixed number of iterations, a fixed batch, and a
 // 10 s wait per batch after which the benchmark stops with an error.
 // On a shared machine, compare medians of interleaved runs:
-//   bench_wire --benchmark_filter=stream --benchmark_repetitions=3 \
+//   bench_wire --benchmark_filter=stream --benchmark_repetitions=3
 //     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+// (one command line).
 
 #include <benchmark/benchmark.h>
 #include <prometheus/registry.h>
