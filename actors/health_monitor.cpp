@@ -76,8 +76,6 @@ caf::behavior health_behavior(health_actor* self, health_monitor_config config) 
         if (self->state.config.actor_metrics != nullptr) {
           self->state.config.actor_metrics->record_message(
               "health_monitor", std::chrono::steady_clock::now() - started);
-          self->state.config.actor_metrics->set_mailbox_depth("health_monitor",
-                                                              self->mailbox().size());
         }
         self->delayed_send(self, self->state.config.period, check_atom::value);
       },

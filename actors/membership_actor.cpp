@@ -127,7 +127,9 @@ void publish(membership_actor* self, bool force) {
     st.config.metrics->observe(*st.swim);
   }
   if (st.config.actor_metrics != nullptr) {
-    st.config.actor_metrics->set_mailbox_depth("membership", self->mailbox().size());
+    const auto backlog = st.config.inbound_backlog ? st.config.inbound_backlog->load() : 0;
+    st.config.actor_metrics->set_mailbox_depth("membership",
+                                               static_cast<std::size_t>(std::max<std::int64_t>(backlog, 0)));
   }
   if (st.config.board != nullptr) {
     st.config.board->publish_members(st.swim->members(), st.swim->self(), st.swim->joined());
@@ -238,6 +240,9 @@ caf::behavior running_behavior(membership_actor* self) {
       [self, timed](const inbound_membership& inbound) {
         timed([&] {
           auto& state = self->state;
+          if (state.config.inbound_backlog) {
+            state.config.inbound_backlog->fetch_sub(1, std::memory_order_relaxed);
+          }
           const auto members_before = state.swim->alive_count();
           state.swim->receive(inbound.from_address, inbound.message, state.now());
           after_step(self, state.swim->alive_count() != members_before);

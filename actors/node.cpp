@@ -43,8 +43,9 @@ result<std::string> read_token(const std::filesystem::path& file) {
 
 // Validates a membership body on the wire thread, so that nothing malformed
 // reaches the membership actor, then hands it over.
-wire::handler membership_handler(caf::actor target) {
-  return [target](mesh::v1::Envelope&& envelope) -> result<void> {
+wire::handler membership_handler(caf::actor target,
+                                 std::shared_ptr<std::atomic<std::int64_t>> backlog) {
+  return [target, backlog](mesh::v1::Envelope&& envelope) -> result<void> {
     mesh::actors::inbound_membership inbound;
     if (!inbound.message.ParseFromString(envelope.body())) {
       return fail(errc::decode_error, "membership body is not a valid MembershipMessage");
@@ -58,6 +59,7 @@ wire::handler membership_handler(caf::actor target) {
                                           "' is not host:port");
     }
     inbound.from_address = envelope.sender_address();
+    backlog->fetch_add(1, std::memory_order_relaxed);
     caf::anon_send(target, std::move(inbound));
     return {};
   };
@@ -166,6 +168,8 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
           .count());
   membership_config.seed = (static_cast<std::uint64_t>(entropy()) << 32) | entropy();
   membership_config.bootstrap_peers = config.bootstrap_peers;
+  auto inbound_backlog = std::make_shared<std::atomic<std::int64_t>>(0);
+  membership_config.inbound_backlog = inbound_backlog;
   membership_config.board = &state->board;
   membership_config.metrics = state->membership_metrics.get();
   membership_config.actor_metrics = state->actor_metrics.get();
@@ -180,7 +184,7 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   wire_config.advertise_host = state->advertise_host;
   wire_config.curve = curve;
   std::map<mesh::v1::MessageKind, wire::handler> handlers;
-  handlers.emplace(mesh::v1::MESSAGE_KIND_MEMBERSHIP, membership_handler(state->membership));
+  handlers.emplace(mesh::v1::MESSAGE_KIND_MEMBERSHIP, membership_handler(state->membership, inbound_backlog));
   auto transport = wire::transport::start(std::move(wire_config), std::move(handlers),
                                           *state->wire_metrics);
   if (!transport) {

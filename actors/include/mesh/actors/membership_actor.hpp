@@ -7,7 +7,9 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,11 @@ struct membership_actor_config {
   std::uint64_t seed = 0;
   // host:port; names are resolved again before every join attempt.
   std::vector<std::string> bootstrap_peers;
+  // Inbound messages that the wire thread handed over and the actor has not
+  // handled yet: the wire thread increments it, the actor decrements it and
+  // reports it as the mailbox depth. CAF 0.17 has no safe way to read the
+  // mailbox size from inside a handler. Optional.
+  std::shared_ptr<std::atomic<std::int64_t>> inbound_backlog;
   // Not owned; each must outlive the actor.
   status_board* board = nullptr;
   membership::membership_metrics* metrics = nullptr;
