@@ -141,7 +141,6 @@ class swim::impl {
     std::uint32_t nacks = 0;           // nacks received so far
   };
 
-  // A ping sent on behalf of another member; its ack is forwarded.
   // A ping sent on behalf of another member; its ack is forwarded, and
   // without an ack by nack_at a nack goes to the requester.
   struct relay {
@@ -550,7 +549,7 @@ void swim::impl::refute(std::uint64_t heard_incarnation, bool accused) {
   entry.incarnation = std::max(entry.incarnation, heard_incarnation) + 1;
   ++stats_.refutations;
 
-  // Lifeguard: being suspected is a sign that this node answers too slowly.
+  // Lifeguard: being suspected is a sign that this node replies too slowly.
   if (accused) {
     adjust_health(1);
   }
@@ -635,7 +634,7 @@ void swim::impl::probe_failed(timestamp now) {
   probe_.active = false;
   ++stats_.probes_failed;
 
-  // Lifeguard: helpers that answered with a nack work, so a missing nack
+  // Lifeguard: helpers that sent a nack work, so a missing nack
   // hints that this node itself is slow. Without helpers, every failed
   // probe counts against local health.
   if (probe_.expected_nacks > 0) {

@@ -448,5 +448,62 @@ TEST(SwimProbe, IndirectProbeThroughHelperKeepsTargetAlive) {
   EXPECT_EQ(net.view(0, 3)->state, member_state::alive);
 }
 
+TEST(SwimRecycle, ReusedEntriesCarryNoStaleFields) {
+  const auto config = fast_config();
+  member_info self;
+  self.node_id = node_id_of(0);
+  self.name = "node-0";
+  self.address = address_of(0);
+  self.ports.p2p = 4001;
+  swim machine(config, self, 1, 11, 1000ms);
+  machine.join({}, 1000ms);
+
+  // Node 1 becomes known through gossip, so an alive update about it is queued.
+  v1::MembershipMessage hello;
+  hello.mutable_broadcast();
+  auto& update = *hello.add_gossip();
+  update.mutable_info()->set_node_id(node_id_of(1));
+  update.mutable_info()->set_name("node-1");
+  update.mutable_info()->set_address(address_of(1));
+  update.mutable_info()->set_role(v1::NODE_ROLE_WORKER);
+  update.set_state(v1::MEMBER_STATE_ALIVE);
+  update.set_incarnation(1);
+  machine.receive(address_of(1), hello, 1000ms);
+
+  // A recycled message whose entries have every optional field set.
+  v1::MembershipMessage stale;
+  stale.mutable_broadcast();
+  for (int i = 0; i < 4; ++i) {
+    auto& entry = *stale.add_gossip();
+    entry.mutable_info()->set_node_id(node_id_of(7));
+    entry.mutable_info()->set_name("stale");
+    entry.mutable_info()->set_identity_key(std::string(32, 'k'));
+    entry.mutable_info()->set_load(900);
+    entry.set_state(v1::MEMBER_STATE_DEAD);
+    entry.set_incarnation(99);
+    entry.set_reporter_id(node_id_of(7));
+  }
+  machine.recycle(std::move(stale));
+
+  machine.tick(1000ms + config.probe_interval + config.gossip_interval);
+  const auto sent = machine.take_outbox();
+  ASSERT_FALSE(sent.empty());
+  std::size_t entries = 0;
+  for (const auto& out : sent) {
+    for (const auto& gossip : out.message.gossip()) {
+      ++entries;
+      const auto& node_id = gossip.info().node_id();
+      EXPECT_TRUE(node_id == node_id_of(0) || node_id == node_id_of(1)) << node_id;
+      EXPECT_NE(gossip.info().name(), "stale");
+      EXPECT_TRUE(gossip.info().identity_key().empty());
+      EXPECT_EQ(gossip.info().load(), 0u);
+      EXPECT_EQ(gossip.state(), v1::MEMBER_STATE_ALIVE);
+      EXPECT_LT(gossip.incarnation(), 99u);
+      EXPECT_TRUE(gossip.reporter_id().empty());
+    }
+  }
+  EXPECT_GE(entries, 2u);
+}
+
 }  // namespace
 }  // namespace mesh::membership::testing

@@ -32,7 +32,7 @@ struct simulation_config {
 struct simulation_result {
   std::size_t nodes = 0;
   bool converged = false;
-  timestamp convergence_time{0};  // from time 0 until every node sees all N alive
+  timestamp convergence_time{0};  // from time 0 until every node has all N as alive or suspect
   double convergence_rounds = 0;  // the same in probe intervals
   bool detected = false;
   timestamp detection_time{0};  // from the stop until every other node marks the node dead
@@ -52,7 +52,8 @@ class simulator {
   simulator(const simulator&) = delete;
   simulator& operator=(const simulator&) = delete;
 
-  // Runs the join phase until every node sees all N alive (or phase_limit).
+  // Runs the join phase until every node has all N members as alive or suspect, none
+  // dead (or phase_limit).
   void run_convergence();
 
   // Stops one non-seed node and runs until all others mark it dead (or phase_limit).
