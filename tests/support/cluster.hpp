@@ -85,8 +85,35 @@ class cluster {
   }
 
   // Starts (or restarts) `node`, joining through `bootstrap` unless it is
-  // the bootstrap itself.
+  // the bootstrap itself, and waits until its RPC port answers. A port taken
+  // by another process between free_port() and the bind (exit status 3,
+  // "Address already in use") gets new ports and another attempt.
   bool start(test_node& node, const std::vector<std::string>& bootstrap_peers) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (!spawn(node, bootstrap_peers)) {
+        return false;
+      }
+      const bool up = eventually(std::chrono::seconds(10), [&] {
+        if (!node.process->running()) {
+          return true;
+        }
+        auto reply = mesh::http::get(node.rpc_url() + "/livez", std::chrono::milliseconds(500));
+        return reply.has_value();
+      });
+      if (up && node.process->running()) {
+        return true;
+      }
+      if (node.process->running() ||
+          node.process->log().find("already in use") == std::string::npos) {
+        return false;
+      }
+      node.ports = node_ports{free_port(), free_port(), free_port(), free_port(), free_port()};
+    }
+    return false;
+  }
+
+ private:
+  bool spawn(test_node& node, const std::vector<std::string>& bootstrap_peers) {
     std::vector<std::string> args = {
         "--node-name",    node.name,
         "--data-dir",     node.data_dir.string(),
@@ -119,6 +146,7 @@ class cluster {
     return node.process->start();
   }
 
+ public:
   [[nodiscard]] std::vector<std::unique_ptr<test_node>>& nodes() { return nodes_; }
 
   // Everything the nodes logged, for failure messages.
