@@ -54,6 +54,13 @@ http::response health_response(const actors::board_snapshot& snapshot, const std
     entry->set_name(name);
     entry->set_healthy(component.healthy);
     entry->set_detail(component.detail);
+    // The health monitor writes its detail once per period; the member view
+    // on the board is newer, so a running membership component reports it.
+    if (name == "membership" && component.healthy) {
+      entry->set_detail(snapshot.joined
+                            ? "joined, " + std::to_string(count_alive(snapshot)) + " members alive"
+                            : std::string("joining"));
+    }
     healthy = healthy && component.healthy;
   }
 
