@@ -108,6 +108,8 @@ void flush_outbox(membership_actor* self) {
   for (auto& out : outbox) {
     auto sent = st.transport->send(out.address, mesh::v1::MESSAGE_KIND_MEMBERSHIP,
                                    out.message.SerializeAsString());
+    // The state machine reuses the message's gossip entries for later messages.
+    st.swim->recycle(std::move(out.message));
     std::uint64_t suppressed = 0;
     if (!sent && st.send_errors.allow(suppressed)) {
       st.log->debug("send failed address={} error={} suppressed={}", out.address,

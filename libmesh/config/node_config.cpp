@@ -184,6 +184,11 @@ std::vector<key_spec> make_key_specs() {
                    assign_ms(&swim::join_retry_initial)});
   specs.push_back({section, "join_retry_max_ms", "Maximum join retry delay in milliseconds",
                    assign_ms(&swim::join_retry_max)});
+  specs.push_back({section, "gossip_to_dead_ms", "Time dead members keep receiving gossip, in milliseconds",
+                   assign_ms(&swim::gossip_to_dead)});
+  specs.push_back({section, "awareness_max_multiplier",
+                   "Maximum Lifeguard local health multiplier; 0 turns local health off",
+                   assign_count(&swim::awareness_max_multiplier)});
   return specs;
 }
 
@@ -589,6 +594,8 @@ std::string to_yaml(const node_config& config) {
   out << YAML::Key << "dead_reap_after_ms" << YAML::Value << m.dead_reap_after.count();
   out << YAML::Key << "join_retry_initial_ms" << YAML::Value << m.join_retry_initial.count();
   out << YAML::Key << "join_retry_max_ms" << YAML::Value << m.join_retry_max.count();
+  out << YAML::Key << "gossip_to_dead_ms" << YAML::Value << m.gossip_to_dead.count();
+  out << YAML::Key << "awareness_max_multiplier" << YAML::Value << m.awareness_max_multiplier;
   out << YAML::EndMap;
 
   out << YAML::EndMap;
