@@ -44,7 +44,7 @@ struct membership_state {
   membership::timestamp last_observed{-metrics_period};
   bool resolving = false;
   bool leaving = false;
-  // Callers of (leave_atom), answered once the leave had time to spread.
+  // Pending (leave_atom) requests; the actor replies once the leave had time to spread.
   std::vector<caf::response_promise> leave_promises;
   std::shared_ptr<spdlog::logger> log = telemetry::logger("membership");
   telemetry::rate_limiter send_errors{5, std::chrono::seconds(10)};

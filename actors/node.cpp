@@ -145,10 +145,10 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   // Actor system and the membership actor, which waits for its start message.
   state->actor_config = std::make_unique<caf::actor_system_config>();
   // CAF's work-stealing workers poll for jobs before they block on a condition
-  // variable; its defaults (100 aggressive and 500 moderate polls after every
+  // variable. Its defaults (100 aggressive and 500 moderate polls after every
   // job) cost an idle node about 2.5% of a core. A node handles a few hundred
-  // messages per second, so its workers block almost at once; enqueuing a job
-  // wakes a blocked worker, so latency does not suffer.
+  // messages per second, so its workers may block almost at once. Enqueuing a
+  // job wakes a blocked worker, so latency does not suffer.
   state->actor_config->set("work-stealing.aggressive-poll-attempts", std::size_t{10});
   state->actor_config->set("work-stealing.moderate-poll-attempts", std::size_t{10});
   state->actor_config->set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::seconds(1)});
