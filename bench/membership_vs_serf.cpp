@@ -268,7 +268,7 @@ std::optional<double> measure_detection(cluster::kind system, std::size_t n,
                                         std::chrono::seconds timeout) {
   cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)));
   c.start(0);
-  // `serf agent -join` exits when its seed does not answer yet.
+  // `serf agent -join` exits when its seed is not listening yet.
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
     return std::nullopt;
   }

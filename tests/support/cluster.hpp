@@ -85,7 +85,7 @@ class cluster {
   }
 
   // Starts (or restarts) `node`, joining through `bootstrap` unless it is
-  // the bootstrap itself, and waits until its RPC port answers. A port taken
+  // the bootstrap itself, and waits until its RPC port responds. A port taken
   // by another process between free_port() and the bind (exit status 3,
   // "Address already in use") gets new ports and another attempt.
   bool start(test_node& node, const std::vector<std::string>& bootstrap_peers) {
@@ -166,7 +166,7 @@ class cluster {
   std::vector<std::unique_ptr<test_node>> nodes_;
 };
 
-// GET /v1/peers from `node`; nullopt when the node does not answer.
+// GET /v1/peers from `node`; nullopt when the node does not respond.
 inline std::optional<mesh::v1::PeersReply> fetch_peers(const test_node& node) {
   auto reply = mesh::http::get(node.rpc_url() + "/v1/peers", std::chrono::milliseconds(2000));
   if (!reply || reply->status != 200) {
