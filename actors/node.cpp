@@ -185,10 +185,21 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   wire_config.curve = curve;
   std::map<mesh::v1::MessageKind, wire::handler> handlers;
   handlers.emplace(mesh::v1::MESSAGE_KIND_MEMBERSHIP, membership_handler(state->membership, inbound_backlog));
+  if (auto spawned = state->spawn_dag(); !spawned) {
+    caf::anon_send_exit(state->membership, caf::exit_reason::user_shutdown);
+    return spawned.err();
+  }
+  state->spawn_neural();
+  handlers.emplace(mesh::v1::MESSAGE_KIND_DAG, state->dag_handler());
+  handlers.emplace(mesh::v1::MESSAGE_KIND_NEURAL, state->neural_handler());
   auto transport = wire::transport::start(std::move(wire_config), std::move(handlers),
                                           *state->wire_metrics);
   if (!transport) {
-    caf::anon_send_exit(state->membership, caf::exit_reason::user_shutdown);
+    for (const auto& started : {state->neural, state->dag, state->membership}) {
+      if (started) {
+        caf::anon_send_exit(started, caf::exit_reason::user_shutdown);
+      }
+    }
     return fail(transport.err().code, "P2P transport: " + transport.err().message);
   }
   state->transport = std::move(*transport);
@@ -206,7 +217,7 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   if (!rpc) {
     return fail_started(rpc.err());
   }
-  auto api = start_server(*state, config.api_port, "api", nullptr);
+  auto api = start_server(*state, config.api_port, "api", &impl::add_neural_routes);
   if (!api) {
     return fail_started(api.err());
   }
@@ -242,6 +253,8 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
                                                       0, membership::timestamp{0}},
                                false);
   caf::anon_send(state->membership, std::move(start));
+  state->start_dag();
+  state->start_neural();
 
   actors::health_monitor_config health_config;
   health_config.watched.emplace("membership", state->membership);
@@ -278,8 +291,10 @@ void node::stop(std::chrono::milliseconds timeout) {
   if (impl_->health) {
     caf::anon_send_exit(impl_->health, caf::exit_reason::user_shutdown);
   }
-  if (impl_->membership) {
-    caf::anon_send_exit(impl_->membership, caf::exit_reason::user_shutdown);
+  for (const auto& started : {impl_->neural, impl_->dag, impl_->membership}) {
+    if (started) {
+      caf::anon_send_exit(started, caf::exit_reason::user_shutdown);
+    }
   }
   for (auto* server : {&impl_->metrics_server, &impl_->mcp_server, &impl_->api_server,
                        &impl_->rpc_server}) {

@@ -15,6 +15,7 @@
 
 #include "mesh/actors/status_board.hpp"
 #include "mesh/config/node_config.hpp"
+#include "mesh/consensus/metrics.hpp"
 #include "mesh/crypto/identity.hpp"
 #include "mesh/http/server.hpp"
 #include "mesh/membership/metrics.hpp"
@@ -41,6 +42,7 @@ class node::impl {
   std::unique_ptr<wire::wire_metrics> wire_metrics;
   std::unique_ptr<membership::membership_metrics> membership_metrics;
   std::unique_ptr<telemetry::actor_metrics> actor_metrics;
+  std::unique_ptr<consensus::dag_metrics> dag_metrics;
 
   actors::status_board board;
 
@@ -48,6 +50,8 @@ class node::impl {
   std::unique_ptr<caf::actor_system> system;
   caf::actor membership;
   caf::actor health;
+  caf::actor dag;
+  caf::actor neural;
 
   std::unique_ptr<wire::transport> transport;
   std::unique_ptr<http::server> rpc_server;
@@ -64,6 +68,22 @@ class node::impl {
   void add_mesh_routes(http::router& routes) const;
   // GET /metrics on the metrics port.
   void add_metrics_routes(http::router& routes) const;
+
+  // QuDAG (node_dag.cpp): spawn_dag() runs after the identity and metrics
+  // exist and before the transport starts; dag_handler() is registered with
+  // the transport; start_dag() hands the started transport to the actor.
+  [[nodiscard]] result<void> spawn_dag();
+  [[nodiscard]] wire::handler dag_handler();
+  void start_dag();
+  // The vertex and DAG routes on the RPC port.
+  void add_dag_routes(http::router& routes) const;
+
+  // Neural mesh (node_neural.cpp), in the same order as the QuDAG steps.
+  void spawn_neural();
+  [[nodiscard]] wire::handler neural_handler();
+  void start_neural();
+  // The agent, job and model routes on the API port.
+  void add_neural_routes(http::router& routes) const;
 };
 
 }  // namespace mesh

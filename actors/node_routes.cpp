@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "mesh/config/version.hpp"
+#include "mesh/http/proto_json.hpp"
 #include "mesh/v1/node_api.pb.h"
 #include "node_impl.hpp"
 
@@ -13,16 +14,7 @@ namespace mesh {
 
 namespace {
 
-std::string to_json(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  // Serializing a message we built ourselves cannot fail, so the status is
-  // not checked.
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
+using http::to_json;
 
 void fill_ports(mesh::v1::ServiceAddresses& out, const membership::member_info& info) {
   out.set_p2p(info.address);
@@ -131,6 +123,8 @@ void node::impl::add_mesh_routes(http::router& routes) const {
     }
     respond(http::response{200, "application/json", to_json(reply)});
   });
+
+  add_dag_routes(routes);
 }
 
 void node::impl::add_metrics_routes(http::router& routes) const {

@@ -103,10 +103,35 @@ setter assign_count(std::uint32_t mesh::membership::swim_config::*field) {
   };
 }
 
+// Neural limits: counts and sizes in MiB are capped at 1 << 20, timeouts at
+// one day, so that a value off by several orders of magnitude is rejected.
+setter assign_neural_count(std::uint32_t neural_config::*field) {
+  return [field](node_config& config, const raw_value& raw) -> result<void> {
+    auto parsed = parse_unsigned(raw.origin, raw.text, 0, 1U << 20U);
+    if (!parsed) {
+      return parsed.err();
+    }
+    config.neural.*field = static_cast<std::uint32_t>(*parsed);
+    return {};
+  };
+}
+
+setter assign_neural_ms(std::chrono::milliseconds neural_config::*field) {
+  return [field](node_config& config, const raw_value& raw) -> result<void> {
+    auto parsed = parse_unsigned(raw.origin, raw.text, 1, max_milliseconds);
+    if (!parsed) {
+      return parsed.err();
+    }
+    config.neural.*field = std::chrono::milliseconds(*parsed);
+    return {};
+  };
+}
+
 const std::vector<std::string_view> roles = {"bootstrap", "worker", "agent"};
 const std::vector<std::string_view> log_levels = {"trace", "debug", "info", "warn",
                                                   "error", "critical", "off"};
 const std::vector<std::string_view> log_formats = {"text", "json"};
+const std::vector<std::string_view> dag_presets = {"default", "fast", "secure"};
 
 std::vector<key_spec> make_key_specs() {
   using detail::parse_choice;
@@ -189,6 +214,39 @@ std::vector<key_spec> make_key_specs() {
   specs.push_back({section, "awareness_max_multiplier",
                    "Maximum Lifeguard local health multiplier; 0 turns local health off",
                    assign_count(&swim::awareness_max_multiplier)});
+
+  const std::string dag_section = "dag";
+  specs.push_back({dag_section, "preset", "Avalanche parameter preset: default, fast or secure",
+                   [](node_config& config, const raw_value& raw) -> result<void> {
+                     auto parsed = detail::parse_choice(raw.origin, raw.text, dag_presets);
+                     if (!parsed) {
+                       return parsed.err();
+                     }
+                     config.dag.preset = std::move(*parsed);
+                     return {};
+                   }});
+  specs.push_back({dag_section, "max_payload_bytes", "Largest vertex payload accepted, in bytes",
+                   [](node_config& config, const raw_value& raw) -> result<void> {
+                     auto parsed = parse_unsigned(raw.origin, raw.text, 1, 4U * 1024U * 1024U);
+                     if (!parsed) {
+                       return parsed.err();
+                     }
+                     config.dag.max_payload_bytes = static_cast<std::uint32_t>(*parsed);
+                     return {};
+                   }});
+
+  const std::string neural = "neural";
+  specs.push_back({neural, "max_agents", "Neural agents this node runs at once; 0 hosts none",
+                   assign_neural_count(&neural_config::max_agents)});
+  specs.push_back({neural, "max_agent_memory_mb", "Estimated memory limit of one neural agent in MiB",
+                   assign_neural_count(&neural_config::max_agent_memory_mb)});
+  specs.push_back({neural, "inference_timeout_ms", "Time limit of one inference request in milliseconds",
+                   assign_neural_ms(&neural_config::inference_timeout)});
+  specs.push_back({neural, "model_cache_mb", "Memory of the models loaded for inference in MiB",
+                   assign_neural_count(&neural_config::model_cache_mb)});
+  specs.push_back({neural, "replica_timeout_ms",
+                   "Silence after which a job places a training replica again, in milliseconds",
+                   assign_neural_ms(&neural_config::replica_timeout)});
   return specs;
 }
 
@@ -265,12 +323,13 @@ result<layer> read_yaml_layer(const std::string& path, const std::vector<key_spe
       const auto name = entry.first.as<std::string>();
       const std::string yaml_path = section.empty() ? name : section + "." + name;
 
-      if (section.empty() && name == "membership") {
+      if (section.empty() && (name == "membership" || name == "neural")) {
         if (entry.second.IsNull()) {
           continue;
         }
         if (!entry.second.IsMap()) {
-          return fail(errc::invalid_config, "invalid " + origin_of(yaml_path) + ": expected a mapping of membership keys");
+          return fail(errc::invalid_config,
+                      "invalid " + origin_of(yaml_path) + ": expected a mapping of " + name + " keys");
         }
         if (auto nested = read_map(entry.second, name); !nested) {
           return nested;
@@ -283,7 +342,7 @@ result<layer> read_yaml_layer(const std::string& path, const std::vector<key_spe
         return fail(errc::invalid_config, "unknown key '" + yaml_path + "' in config file '" + path +
                                               "'; accepted keys" + (section.empty() ? "" : " under " + section) +
                                               ": " + accepted_keys(specs, section) +
-                                              (section.empty() ? ", membership" : ""));
+                                              (section.empty() ? ", membership, neural" : ""));
       }
       auto text = scalar_text(entry.second, origin_of(yaml_path), name == "bootstrap_peers");
       if (!text) {
@@ -423,10 +482,13 @@ std::string value_name(std::string_view name) {
   if (name.ends_with("_ms")) {
     return "MS";
   }
+  if (name.ends_with("_mb")) {
+    return "MIB";
+  }
   if (name.ends_with("_file") || name.ends_with("_dir")) {
     return "PATH";
   }
-  if (name == "worker_threads" || name.ends_with("_multiplier") || name == "indirect_probes" ||
+  if (name == "worker_threads" || name == "max_agents" || name.ends_with("_multiplier") || name == "indirect_probes" ||
       name == "gossip_fanout") {
     return "N";
   }
@@ -596,6 +658,20 @@ std::string to_yaml(const node_config& config) {
   out << YAML::Key << "join_retry_max_ms" << YAML::Value << m.join_retry_max.count();
   out << YAML::Key << "gossip_to_dead_ms" << YAML::Value << m.gossip_to_dead.count();
   out << YAML::Key << "awareness_max_multiplier" << YAML::Value << m.awareness_max_multiplier;
+  out << YAML::EndMap;
+
+  out << YAML::Key << "dag" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "preset" << YAML::Value << config.dag.preset;
+  out << YAML::Key << "max_payload_bytes" << YAML::Value << config.dag.max_payload_bytes;
+  out << YAML::EndMap;
+
+  const auto& n = config.neural;
+  out << YAML::Key << "neural" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_agents" << YAML::Value << n.max_agents;
+  out << YAML::Key << "max_agent_memory_mb" << YAML::Value << n.max_agent_memory_mb;
+  out << YAML::Key << "inference_timeout_ms" << YAML::Value << n.inference_timeout.count();
+  out << YAML::Key << "model_cache_mb" << YAML::Value << n.model_cache_mb;
+  out << YAML::Key << "replica_timeout_ms" << YAML::Value << n.replica_timeout.count();
   out << YAML::EndMap;
 
   out << YAML::EndMap;

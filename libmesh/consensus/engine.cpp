@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -77,6 +78,7 @@ struct poll_state {
 struct waiting_vertex {
   dag::vertex value;
   std::size_t missing = 0;
+  timestamp since{0};
 };
 
 class engine::impl {
@@ -146,7 +148,7 @@ class engine::impl {
 
     outcome.missing_parents = graph_.missing(v.parents);
     if (!outcome.missing_parents.empty()) {
-      outcome.result = wait_for_parents(outcome.id, v, outcome.missing_parents);
+      outcome.result = wait_for_parents(outcome.id, v, outcome.missing_parents, now);
       return record_outcome(std::move(outcome));
     }
 
@@ -169,13 +171,13 @@ class engine::impl {
   }
 
   validation_result wait_for_parents(const vertex_id& id, const dag::vertex& v,
-                                     const std::vector<vertex_id>& missing) {
+                                     const std::vector<vertex_id>& missing, timestamp now) {
     if (waiting_.size() >= config_.max_waiting_vertices) {
       log_->warn("vertex dropped: parent buffer full vertex={} limit={}", crypto::to_hex(id),
                  config_.max_waiting_vertices);
       return validation_result::buffer_full;
     }
-    waiting_.emplace(id, waiting_vertex{v, missing.size()});
+    waiting_.emplace(id, waiting_vertex{v, missing.size(), now});
     for (const auto& parent : missing) {
       waiters_[parent].push_back(id);
     }
@@ -314,6 +316,114 @@ class engine::impl {
     events_.push_back(event{event_kind::equivocation_detected, id, first_id, v.author_id, v.sequence});
     log_->warn("equivocation author={} sequence={} first={} second={}", v.author_id, v.sequence,
                crypto::to_hex(first_id), crypto::to_hex(id));
+  }
+
+  // --- restart -------------------------------------------------------------
+
+  // Rebuilds the DAG, the conflict sets with their decided winners, the bans
+  // and the equivocation evidence from the store. The store walk runs in
+  // insertion order, so every parent is restored before its children.
+  // Undecided vertices restart with no confidence and are polled again; the
+  // counters in stats() cover only this engine's lifetime.
+  result<void> restore() {
+    std::optional<error> failure;
+    std::size_t restored = 0;
+    store_->for_each_inserted(
+        [&](const vertex_id& id, const dag::vertex& v, vertex_state state) {
+          const auto missing = graph_.missing(v.parents);
+          if (!missing.empty()) {
+            failure = fail(errc::decode_error,
+                           "vertex store is inconsistent: vertex " + crypto::to_hex(id) +
+                               " was stored before its parent " + crypto::to_hex(missing.front()));
+            return false;
+          }
+          restore_vertex(id, v, state);
+          ++restored;
+          return true;
+        });
+    if (failure) {
+      return *failure;
+    }
+    if (restored != store_->size()) {
+      return fail(errc::io_error, "vertex store walk returned " + std::to_string(restored) +
+                                      " of " + std::to_string(store_->size()) +
+                                      " vertices; the log names the read error");
+    }
+
+    const auto healed = reject_contradicted();
+    log_->info("engine restored from store vertices={} undecided={} equivocations={} "
+               "rejected_on_restore={}",
+               restored, undecided_count_, evidence_.size(), healed);
+    return {};
+  }
+
+  void restore_vertex(const vertex_id& id, const dag::vertex& v, vertex_state state) {
+    const auto sequence_set = sequence_set_name(v.author_id, v.sequence);
+    const auto sequence_it = set_index_.find(sequence_set);
+    const bool equivocates =
+        sequence_it != set_index_.end() && !sets_[sequence_it->second].members.empty();
+    (void)graph_.insert(id, v.parents);
+
+    auto& record = records_[id];
+    record.author_id = v.author_id;
+    record.sequence = v.sequence;
+    record.state = state;
+    record.conflict_sets.push_back(join_set(sequence_set, id));
+    if (!v.conflict_key.empty()) {
+      record.conflict_sets.push_back(join_set(key_set_name(v.conflict_key), id));
+    }
+
+    if (state == vertex_state::final) {
+      for (auto set_index : record.conflict_sets) {
+        sets_[set_index].decided = true;
+        sets_[set_index].preference = id;
+      }
+    } else if (state == vertex_state::undecided) {
+      undecided_.push_back(id);
+      ++undecided_count_;
+    }
+
+    if (equivocates) {
+      restore_equivocation(v, sets_[sequence_it->second].members.front());
+    }
+  }
+
+  // Same bookkeeping as record_equivocation, without an event: the event was
+  // reported before the restart.
+  void restore_equivocation(const dag::vertex& v, const vertex_id& first_id) {
+    if (auto first = store_->get(first_id)) {
+      evidence_.push_back(equivocation_evidence{v.author_id, v.sequence, std::move(*first), v});
+    }
+    auto [ban, inserted] = banned_from_.try_emplace(v.author_id, v.sequence);
+    if (!inserted) {
+      ban->second = std::min(ban->second, v.sequence);
+    }
+  }
+
+  // Rejects the undecided vertices that a consistent store cannot hold: those
+  // with a rejected parent or in a conflict set that has a final member. They
+  // appear when a rejected state failed to reach the store before a restart.
+  // Returns how many vertices were rejected, descendants included.
+  std::size_t reject_contradicted() {
+    const auto before = stats_.vertices_rejected;
+    for (const auto& id : std::vector<vertex_id>(undecided_)) {
+      const auto& record = records_.at(id);
+      if (record.state != vertex_state::undecided) {
+        continue;
+      }
+      const auto& parents = graph_.parents(id);
+      const bool parent_rejected = std::any_of(parents.begin(), parents.end(), [&](const auto& p) {
+        return records_.at(p).state == vertex_state::rejected;
+      });
+      const bool set_decided =
+          std::any_of(record.conflict_sets.begin(), record.conflict_sets.end(),
+                      [&](std::size_t set_index) { return sets_[set_index].decided; });
+      if (parent_rejected || set_decided) {
+        reject(id);
+      }
+    }
+    strong_memo_.clear();
+    return static_cast<std::size_t>(stats_.vertices_rejected - before);
   }
 
   // --- preference ----------------------------------------------------------
@@ -708,7 +818,11 @@ result<engine> engine::create(engine_config config, dag::suite_registry suites,
   if (!store) {
     return fail(errc::invalid_config, "vertex store is null");
   }
-  return engine(std::make_unique<impl>(std::move(config), std::move(suites), std::move(store), seed));
+  auto state = std::make_unique<impl>(std::move(config), std::move(suites), std::move(store), seed);
+  if (auto restored = state->restore(); !restored) {
+    return restored.err();
+  }
+  return engine(std::move(state));
 }
 
 engine::engine(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
@@ -813,5 +927,44 @@ poll_quorum engine::current_quorum() const {
 const dag::vertex_store& engine::store() const { return *impl_->store_; }
 
 const engine_stats& engine::stats() const { return impl_->stats_; }
+
+std::vector<vertex_id> engine::tips() const {
+  auto out = impl_->graph_.tips([this](const vertex_id& id) { return impl_->strongly(id); });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::size_t engine::open_conflict_sets() const {
+  return static_cast<std::size_t>(std::count_if(
+      impl_->sets_.begin(), impl_->sets_.end(),
+      [](const conflict_set& set) { return !set.decided && set.members.size() > 1; }));
+}
+
+std::size_t engine::waiting_count() const { return impl_->waiting_.size(); }
+
+result<void> engine::begin_batch() { return impl_->store_->begin_batch(); }
+
+result<void> engine::commit_batch() { return impl_->store_->commit_batch(); }
+
+std::size_t engine::expire_waiting(timestamp now, timestamp max_wait) {
+  std::vector<vertex_id> expired;
+  for (const auto& [id, waiting] : impl_->waiting_) {
+    if (now - waiting.since > max_wait) {
+      expired.push_back(id);
+    }
+  }
+  for (const auto& id : expired) {
+    impl_->waiting_.erase(id);
+  }
+  // Parents that no waiting vertex needs any more are not fetched again.
+  for (auto it = impl_->waiters_.begin(); it != impl_->waiters_.end();) {
+    std::erase_if(it->second, [this](const vertex_id& child) {
+      return !impl_->waiting_.contains(child);
+    });
+    it = it->second.empty() ? impl_->waiters_.erase(it) : std::next(it);
+  }
+  impl_->stats_.waiting_expired += expired.size();
+  return expired.size();
+}
 
 }  // namespace mesh::consensus

@@ -5,6 +5,7 @@
 // every key with its flag, environment name, YAML key, default and accepted
 // values.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -18,7 +19,32 @@
 
 namespace mesh::config {
 
+// Limits of the neural agents on one node (YAML section `neural`).
+struct neural_config {
+  // Agents this node runs at once: spawned through the API and job replicas.
+  // Cached inference models do not count. 0 makes the node refuse both.
+  std::uint32_t max_agents = 8;
+  // Estimated memory of one agent (weights, training state and shard), in MiB.
+  std::uint32_t max_agent_memory_mb = 256;
+  // Time one inference request may take before it fails, in milliseconds.
+  std::chrono::milliseconds inference_timeout{5000};
+  // Memory of the models loaded for inference, in MiB; the least recently
+  // used model is unloaded first.
+  std::uint32_t model_cache_mb = 256;
+  // A job coordinator places a replica again when it reports nothing for
+  // this long, in milliseconds.
+  std::chrono::milliseconds replica_timeout{20000};
+};
+
 // A plain value type; no thread safety of its own.
+// QuDAG settings of a node.
+struct dag_config {
+  // Avalanche parameter preset: "default", "fast" or "secure" (docs/qudag.md).
+  std::string preset = "default";
+  // Largest vertex payload this node accepts, in bytes.
+  std::uint32_t max_payload_bytes = 256 * 1024;
+};
+
 struct node_config {
   // "bootstrap", "worker" or "agent"; the executable supplies the default.
   std::string role;
@@ -50,6 +76,8 @@ struct node_config {
   // CAF scheduler threads; 0 means one per core.
   std::uint32_t worker_threads = 0;
   mesh::membership::swim_config membership;
+  neural_config neural;
+  dag_config dag;
 };
 
 enum class load_status {

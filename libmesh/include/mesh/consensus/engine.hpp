@@ -97,6 +97,7 @@ struct engine_stats {
   std::uint64_t vertices_final = 0;
   std::uint64_t vertices_rejected = 0;
   std::uint64_t equivocations = 0;
+  std::uint64_t waiting_expired = 0;   // dropped by expire_waiting(): ancestry never arrived
 };
 
 // Pure Avalanche state machine. Not thread-safe; one owner (an actor) calls
@@ -105,6 +106,13 @@ struct engine_stats {
 class engine {
  public:
   // Fails with invalid_config when `config` does not validate or `store` is null.
+  // A store that already holds vertices is restored: the DAG, tips, conflict
+  // sets with their final winners, bans and equivocation evidence are rebuilt,
+  // final and rejected vertices keep their state, and undecided ones are
+  // polled again from zero confidence. An undecided vertex with a rejected
+  // parent or a decided conflict set is rejected then (a vertex_rejected
+  // event). Fails with decode_error when a stored vertex precedes its parent
+  // in insertion order and with io_error when the store cannot be read.
   [[nodiscard]] static result<engine> create(engine_config config, dag::suite_registry suites,
                                              std::unique_ptr<dag::vertex_store> store,
                                              std::uint64_t seed);
@@ -176,6 +184,24 @@ class engine {
   [[nodiscard]] poll_quorum current_quorum() const;
   [[nodiscard]] const dag::vertex_store& store() const;
   [[nodiscard]] const engine_stats& stats() const;
+
+  // Tips of the strongly preferred part of the DAG, in ascending id order.
+  [[nodiscard]] std::vector<vertex_id> tips() const;
+
+  // Conflict sets with more than one member and no final vertex yet.
+  [[nodiscard]] std::size_t open_conflict_sets() const;
+
+  // Vertices waiting for parents.
+  [[nodiscard]] std::size_t waiting_count() const;
+
+  // Group commit: store writes between the two calls form one transaction.
+  // The owner reports final vertices only after commit_batch() succeeded.
+  [[nodiscard]] result<void> begin_batch();
+  [[nodiscard]] result<void> commit_batch();
+
+  // Drops the vertices that have waited for their parents longer than
+  // `max_wait`; counted in stats().waiting_expired. Returns how many.
+  std::size_t expire_waiting(timestamp now, timestamp max_wait);
 
  private:
   class impl;
