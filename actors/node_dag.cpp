@@ -125,7 +125,7 @@ result<actors::submit_vertex> parse_submission(const std::string& body, std::siz
   if (submission.payload.size() > max_payload) {
     return fail(errc::too_large, "payload: " + std::to_string(submission.payload.size()) +
                                      " bytes is over the limit of " + std::to_string(max_payload) +
-                                     " bytes (dag.max_payload_bytes)");
+                                     " bytes (dag.max_vertex_payload_bytes)");
   }
   submission.conflict_key = request.conflict_key();
   return submission;
@@ -376,6 +376,62 @@ void node::impl::add_dag_routes(http::router& routes) const {
                                   },
                                   actors::list_atom::value, query);
   });
+}
+
+}  // namespace mesh
+
+namespace mesh {
+
+result<std::string> node::submit_vertex(std::string payload, std::string content_type,
+                                        std::string conflict_key,
+                                        std::chrono::milliseconds timeout) const {
+  caf::scoped_actor self{*impl_->system};
+  result<std::string> out = fail(errc::timed_out, "the DAG actor did not answer in time");
+  self->request(impl_->dag, timeout,
+                actors::submit_vertex{std::move(payload), std::move(content_type), std::move(conflict_key)})
+      .receive(
+          [&out](actors::dag_submit_reply& reply) {
+            if (reply.ok) {
+              out = std::move(reply.id_hex);
+              return;
+            }
+            const auto code = reply.error_code == "too_large"          ? errc::too_large
+                              : reply.error_code == "invalid_argument" ? errc::invalid_argument
+                                                                       : errc::io_error;
+            out = fail(code, reply.message);
+          },
+          [&out](const caf::error&) {});
+  return out;
+}
+
+result<dag::vertex_state> node::await_vertex(const std::string& id_hex,
+                                             std::chrono::milliseconds timeout) const {
+  caf::scoped_actor self{*impl_->system};
+  result<dag::vertex_state> out = fail(errc::timed_out, "vertex " + id_hex + " is not decided yet");
+  self->request(impl_->dag, timeout, actors::await_final_atom::value, id_hex)
+      .receive(
+          [&out, &id_hex](actors::dag_vertex_view& view) {
+            if (!view.found) {
+              out = fail(errc::not_found, "'" + id_hex + "' is not a vertex id (64 hex characters)");
+              return;
+            }
+            out = view.state;
+          },
+          [](const caf::error&) {});
+  return out;
+}
+
+void node::on_decision(decision_callback callback) const {
+  // Linked to the DAG actor, so it stops with the node.
+  auto listener = impl_->system->spawn(
+      [](caf::event_based_actor* self, decision_callback fn, const caf::actor& dag) -> caf::behavior {
+        self->link_to(dag);
+        return {
+            [fn](const actors::dag_vertex_decided& decided) { fn(decided.id_hex, decided.state); },
+        };
+      },
+      std::move(callback), impl_->dag);
+  caf::anon_send(impl_->dag, actors::subscribe_atom::value, listener);
 }
 
 }  // namespace mesh

@@ -4,6 +4,7 @@
 //   meshctl peers  [--node URL] [--output table|json]
 //   meshctl wait   [--node URL] --members N [--timeout SECONDS]
 //   meshctl keygen --out FILE
+//   meshctl dag submit|get|status|tips   (meshctl_dag.cpp)
 //
 // Exit status: 0 success, 1 the node returned an error or could not be
 // reached, 2 invalid usage, 4 `wait` timed out.
@@ -21,50 +22,11 @@
 #include "mesh/crypto/mesh_key.hpp"
 #include "mesh/http/client.hpp"
 #include "mesh/v1/node_api.pb.h"
+#include "meshctl_common.hpp"
 
 namespace {
 
-using namespace std::chrono_literals;
-
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_timed_out = 4;
-constexpr auto request_timeout = 5s;
-
-struct options {
-  std::string node = "http://127.0.0.1:8080";
-  std::string output = "table";
-};
-
-// Fetches `path` from the node and parses the JSON reply into `message`.
-bool fetch(const options& opts, const std::string& path, google::protobuf::Message& message,
-           std::string& raw, bool quiet = false) {
-  auto reply = mesh::http::get(opts.node + path, request_timeout);
-  if (!reply) {
-    if (!quiet) {
-      std::cerr << "meshctl: request to " << opts.node << path
-                << " failed: " << reply.err().message << "\n";
-    }
-    return false;
-  }
-  if (reply->status != 200) {
-    if (!quiet) {
-      std::cerr << "meshctl: " << opts.node << path << " returned HTTP " << reply->status << ": "
-                << reply->body << "\n";
-    }
-    return false;
-  }
-  raw = reply->body;
-  google::protobuf::util::JsonParseOptions parse;
-  parse.ignore_unknown_fields = true;
-  const auto parsed = google::protobuf::util::JsonStringToMessage(raw, &message, parse);
-  if (!parsed.ok()) {
-    std::cerr << "meshctl: reply from " << opts.node << path
-              << " is not valid JSON: " << parsed.ToString() << "\n";
-    return false;
-  }
-  return true;
-}
+using namespace mesh::ctl;
 
 int show_status(const options& opts) {
   mesh::v1::StatusReply status;
@@ -155,6 +117,7 @@ int write_key(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace mesh::ctl;
   CLI::App app{"meshctl: inspect and operate a libmesh node through its HTTP API"};
   app.require_subcommand(1);
   options opts;
@@ -187,6 +150,8 @@ int main(int argc, char** argv) {
   auto* keygen = app.add_subcommand("keygen", "Write a new random mesh key (64 hex characters)");
   keygen->add_option("--out", key_path, "File to create, readable by its owner only")->required();
 
+  auto run_dag = add_dag_commands(app, opts);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -204,6 +169,9 @@ int main(int argc, char** argv) {
   }
   if (*keygen) {
     return write_key(key_path);
+  }
+  if (auto code = run_dag()) {
+    return *code;
   }
   return exit_usage;
 }

@@ -216,7 +216,7 @@ std::vector<key_spec> make_key_specs() {
                    assign_count(&swim::awareness_max_multiplier)});
 
   const std::string dag_section = "dag";
-  specs.push_back({dag_section, "preset", "Avalanche parameter preset: default, fast or secure",
+  specs.push_back({dag_section, "avalanche_preset", "Avalanche parameter preset: default, fast or secure",
                    [](node_config& config, const raw_value& raw) -> result<void> {
                      auto parsed = detail::parse_choice(raw.origin, raw.text, dag_presets);
                      if (!parsed) {
@@ -225,7 +225,7 @@ std::vector<key_spec> make_key_specs() {
                      config.dag.preset = std::move(*parsed);
                      return {};
                    }});
-  specs.push_back({dag_section, "max_payload_bytes", "Largest vertex payload accepted, in bytes",
+  specs.push_back({dag_section, "max_vertex_payload_bytes", "Largest vertex payload accepted, in bytes",
                    [](node_config& config, const raw_value& raw) -> result<void> {
                      auto parsed = parse_unsigned(raw.origin, raw.text, 1, 4U * 1024U * 1024U);
                      if (!parsed) {
@@ -661,8 +661,8 @@ std::string to_yaml(const node_config& config) {
   out << YAML::EndMap;
 
   out << YAML::Key << "dag" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "preset" << YAML::Value << config.dag.preset;
-  out << YAML::Key << "max_payload_bytes" << YAML::Value << config.dag.max_payload_bytes;
+  out << YAML::Key << "avalanche_preset" << YAML::Value << config.dag.preset;
+  out << YAML::Key << "max_vertex_payload_bytes" << YAML::Value << config.dag.max_payload_bytes;
   out << YAML::EndMap;
 
   const auto& n = config.neural;

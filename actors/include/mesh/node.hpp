@@ -15,11 +15,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "mesh/config/node_config.hpp"
+#include "mesh/dag/store.hpp"
 #include "mesh/error.hpp"
 #include "mesh/membership/types.hpp"
 
@@ -56,6 +58,26 @@ class node {
   [[nodiscard]] std::vector<membership::member> peers() const;
   // True once a join succeeded (immediately for a bootstrap without peers).
   [[nodiscard]] bool joined() const;
+
+  // QuDAG. Blocking calls for service threads; never call them from an actor.
+  //
+  // Signs a vertex with this node's identity, stores it durably and gossips
+  // it. Returns its id (64 lowercase hex characters). Fails with
+  // invalid_argument or too_large for a refused vertex, io_error when the
+  // store fails and timed_out when the node does not answer in `timeout`.
+  [[nodiscard]] result<std::string> submit_vertex(
+      std::string payload, std::string content_type, std::string conflict_key = {},
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) const;
+
+  // Waits until vertex `id_hex` is final or rejected and returns the state.
+  // Fails with not_found for a malformed id and timed_out after `timeout`.
+  [[nodiscard]] result<dag::vertex_state> await_vertex(const std::string& id_hex,
+                                                       std::chrono::milliseconds timeout) const;
+
+  // Called once for every vertex that becomes final or rejected on this
+  // node, with its id in hex, from an actor thread: it must not block.
+  using decision_callback = std::function<void(const std::string& id_hex, dag::vertex_state state)>;
+  void on_decision(decision_callback callback) const;
 
   class impl;
 
