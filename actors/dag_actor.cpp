@@ -241,7 +241,7 @@ void flush(dag_actor* self) {
     auto committed = st.machine->commit_batch();
     st.batch_open = false;
     if (!committed) {
-      // NOTE: the engine's memory already holds the changes of this batch;
+      // NOTE: the engine's memory already contains the changes of this batch;
       // after a restart the store's older state wins and the undecided
       // vertices are polled again.
       std::uint64_t suppressed = 0;
@@ -403,6 +403,20 @@ void send_tips(dag_actor* self, const std::string& to, bool reply_requested) {
   send_to(self, to, message);
 }
 
+// Times out old polls and sends the polls the engine wants to start.
+void start_polls(dag_actor* self, dag::timestamp now) {
+  auto& st = self->state;
+  open_batch(self);
+  for (const auto& poll : st.machine->next_polls(now)) {
+    mesh::v1::DagMessage message;
+    message.mutable_poll()->set_poll_id(poll.poll_id);
+    for (const auto& id : poll.vertex_ids) {
+      message.mutable_poll()->add_vertex_ids(id);
+    }
+    send_to(self, poll.peer_id, message);
+  }
+}
+
 void handle_inbound(dag_actor* self, inbound_dag& inbound) {
   auto& st = self->state;
   refresh_members(self);
@@ -424,7 +438,12 @@ void handle_inbound(dag_actor* self, inbound_dag& inbound) {
     case mesh::v1::DagMessage::kVotes: {
       open_batch(self);
       std::vector<bool> votes(message.votes().preferred().begin(), message.votes().preferred().end());
+      const auto before = st.machine->outstanding_polls();
       st.machine->on_votes(message.votes().poll_id(), inbound.from_id, votes, dag_state::now());
+      // A poll finished: start the next one now instead of at the next tick.
+      if (st.machine->outstanding_polls() < before) {
+        start_polls(self, dag_state::now());
+      }
       break;
     }
     case mesh::v1::DagMessage::kTips: {
@@ -448,7 +467,7 @@ void handle_inbound(dag_actor* self, inbound_dag& inbound) {
 }
 
 // Retries fetches of parents that waiting vertices still lack, each from a
-// random member, and forgets ids that arrived or ran out of attempts.
+// random member, and drops ids that arrived or ran out of attempts.
 void retry_fetches(dag_actor* self) {
   auto& st = self->state;
   if (st.member_ids.empty()) {
@@ -482,15 +501,7 @@ void tick(dag_actor* self) {
 
   const bool busy = st.machine->undecided_count() > 0 || st.machine->outstanding_polls() > 0;
   if (busy) {
-    open_batch(self);
-    for (const auto& poll : st.machine->next_polls(now)) {
-      mesh::v1::DagMessage message;
-      message.mutable_poll()->set_poll_id(poll.poll_id);
-      for (const auto& id : poll.vertex_ids) {
-        message.mutable_poll()->add_vertex_ids(id);
-      }
-      send_to(self, poll.peer_id, message);
-    }
+    start_polls(self, now);
   }
 
   if (steady::now() - st.last_sync >= st.config.sync_interval && !st.member_ids.empty()) {
@@ -528,7 +539,7 @@ std::uint64_t first_sequence(const dag_state& st) {
   return std::max(highest + 1, micros);
 }
 
-dag_submit_reply refuse(std::string code, std::string message) {
+dag_submit_reply reject_submission(std::string code, std::string message) {
   dag_submit_reply reply;
   reply.error_code = std::move(code);
   reply.message = std::move(message);
@@ -548,7 +559,7 @@ dag_submit_reply submit(dag_actor* self, submit_vertex& request) {
   draft.timestamp_ms = static_cast<std::uint64_t>(dag_state::now().count());
   auto signed_vertex = dag::sign_vertex(std::move(draft), *st.config.identity);
   if (!signed_vertex) {
-    return refuse("crypto_error", signed_vertex.err().message);
+    return reject_submission("crypto_error", signed_vertex.err().message);
   }
 
   open_batch(self);
@@ -556,12 +567,12 @@ dag_submit_reply submit(dag_actor* self, submit_vertex& request) {
   if (outcome.result != dag::validation_result::accepted) {
     const auto reason = std::string(dag::to_string(outcome.result));
     if (outcome.result == dag::validation_result::payload_too_large) {
-      return refuse("too_large", "payload is larger than the limit of this node");
+      return reject_submission("too_large", "payload is larger than the limit of this node");
     }
     if (outcome.result == dag::validation_result::store_failed) {
-      return refuse("io_error", "the vertex store failed to write the vertex");
+      return reject_submission("io_error", "the vertex store failed to write the vertex");
     }
-    return refuse("invalid_argument", "vertex refused: " + reason);
+    return reject_submission("invalid_argument", "vertex refused: " + reason);
   }
   ++st.next_sequence;
   st.submitted_at[outcome.id] = steady::now();
@@ -594,7 +605,7 @@ caf::behavior running(dag_actor* self) {
             promise.deliver(std::move(reply));
             return;
           }
-          // Answered after the commit, so the id it names is durable.
+          // Replied to after the commit, so the id it names is durable.
           self->state.submit_replies.emplace_back(promise, std::move(reply));
         });
       },

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "mesh/actors/neural_metrics.hpp"
 #include "mesh/actors/status_board.hpp"
 #include "mesh/config/node_config.hpp"
 #include "mesh/consensus/metrics.hpp"
@@ -84,6 +85,9 @@ class node::impl {
   void start_neural();
   // The agent, job and model routes on the API port.
   void add_neural_routes(http::router& routes) const;
+
+  // ----- neural mesh state (node_neural.cpp) -----
+  std::unique_ptr<actors::neural_metrics> neural_metrics;
 };
 
 }  // namespace mesh

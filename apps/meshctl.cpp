@@ -5,6 +5,7 @@
 //   meshctl wait   [--node URL] --members N [--timeout SECONDS]
 //   meshctl keygen --out FILE
 //   meshctl dag submit|get|status|tips   (meshctl_dag.cpp)
+//   meshctl neural spawn|list|kill|train|jobs|infer|split   (meshctl_neural.cpp)
 //
 // Exit status: 0 success, 1 the node returned an error or could not be
 // reached, 2 invalid usage, 4 `wait` timed out.
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
   keygen->add_option("--out", key_path, "File to create, readable by its owner only")->required();
 
   auto run_dag = add_dag_commands(app, opts);
+  auto run_neural = add_neural_commands(app, opts);
 
   try {
     app.parse(argc, argv);
@@ -171,6 +173,9 @@ int main(int argc, char** argv) {
     return write_key(key_path);
   }
   if (auto code = run_dag()) {
+    return *code;
+  }
+  if (auto code = run_neural()) {
     return *code;
   }
   return exit_usage;

@@ -48,5 +48,7 @@ std::optional<std::string> read_token(const options& opts);
 // that was parsed, or returns nullopt when none of the group's was.
 std::function<std::optional<int>()> add_dag_commands(CLI::App& app, options& opts);
 
+// Registers the `neural` command group (meshctl_neural.cpp), the same way.
+std::function<std::optional<int>()> add_neural_commands(CLI::App& app, options& opts);
 
 }  // namespace mesh::ctl

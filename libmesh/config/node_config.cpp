@@ -323,7 +323,7 @@ result<layer> read_yaml_layer(const std::string& path, const std::vector<key_spe
       const auto name = entry.first.as<std::string>();
       const std::string yaml_path = section.empty() ? name : section + "." + name;
 
-      if (section.empty() && (name == "membership" || name == "neural")) {
+      if (section.empty() && (name == "membership" || name == "neural" || name == "dag")) {
         if (entry.second.IsNull()) {
           continue;
         }
@@ -342,7 +342,7 @@ result<layer> read_yaml_layer(const std::string& path, const std::vector<key_spe
         return fail(errc::invalid_config, "unknown key '" + yaml_path + "' in config file '" + path +
                                               "'; accepted keys" + (section.empty() ? "" : " under " + section) +
                                               ": " + accepted_keys(specs, section) +
-                                              (section.empty() ? ", membership, neural" : ""));
+                                              (section.empty() ? ", membership, neural, dag" : ""));
       }
       auto text = scalar_text(entry.second, origin_of(yaml_path), name == "bootstrap_peers");
       if (!text) {

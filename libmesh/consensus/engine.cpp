@@ -400,7 +400,7 @@ class engine::impl {
     }
   }
 
-  // Rejects the undecided vertices that a consistent store cannot hold: those
+  // Rejects the undecided vertices that a consistent store cannot contain: those
   // with a rejected parent or in a conflict set that has a final member. They
   // appear when a rejected state failed to reach the store before a restart.
   // Returns how many vertices were rejected, descendants included.
@@ -762,8 +762,9 @@ class engine::impl {
     for (const auto& victim : rejected) {
       auto& record = records_.at(victim);
       if (auto stored = store_->set_state(victim, vertex_state::rejected); !stored) {
-        // NOTE: the vertex stays rejected in memory; after a restart the store
-        // would show it undecided until consensus rejects it again.
+        // The vertex stays rejected in memory, and after a restart
+        // reject_contradicted() rejects it again from its final rival or
+        // rejected ancestor.
         log_->error("vertex store failed to record rejected state vertex={} error={}",
                     crypto::to_hex(victim), stored.err().message);
       }

@@ -362,20 +362,20 @@ result<sqlite_vertex_store::statement> sqlite_vertex_store::prepare(const char* 
   return statement(raw);
 }
 
-result<void> sqlite_vertex_store::execute(const char* sql, const char* what) {
+result<void> sqlite_vertex_store::execute(const char* sql, const char* operation) {
   char* message = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string text = message != nullptr ? message : sqlite3_errmsg(db_);
     sqlite3_free(message);
-    return fail(errc::io_error, file_.string() + ": " + what + " failed: " + text);
+    return fail(errc::io_error, file_.string() + ": " + operation + " failed: " + text);
   }
   return {};
 }
 
-error sqlite_vertex_store::sqlite_error(const char* what) const {
+error sqlite_vertex_store::sqlite_error(const char* operation) const {
   std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
   const int code = db_ != nullptr ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
-  return fail(errc::io_error, file_.string() + ": " + what + " failed: " + message +
+  return fail(errc::io_error, file_.string() + ": " + operation + " failed: " + message +
                                   " (SQLite code " + std::to_string(code) + ")");
 }
 
@@ -587,7 +587,7 @@ std::optional<vertex_state> sqlite_vertex_store::state(const vertex_id& id) cons
   return static_cast<vertex_state>(value);
 }
 
-result<void> sqlite_vertex_store::walk(sqlite3_stmt* query, const char* what,
+result<void> sqlite_vertex_store::walk(sqlite3_stmt* query, const char* operation,
                                        const std::function<bool(const stored_row&)>& visit) const {
   stored_row row;
   int step = SQLITE_ROW;
@@ -600,7 +600,7 @@ result<void> sqlite_vertex_store::walk(sqlite3_stmt* query, const char* what,
     }
   }
   if (step != SQLITE_DONE) {
-    return sqlite_error(what);
+    return sqlite_error(operation);
   }
   return {};
 }

@@ -272,5 +272,57 @@ TEST_F(dag_mesh, killed_node_catches_up_without_losing_final_vertices) {
   }
 }
 
+TEST_F(dag_mesh, bad_submissions_get_400_naming_the_field_and_change_nothing) {
+  start_mesh(1);
+  const auto url = node(0).rpc_url() + "/v1/vertices";
+  struct bad_case {
+    std::string body;
+    unsigned status;
+    std::string mentions;
+  };
+  const std::vector<bad_case> cases = {
+      {"{\"json\": ", 400, "request body"},
+      {"{\"payload\":\"!!not base64\"}", 400, "payload"},
+      {"{\"colour\":\"red\"}", 400, "colour"},
+      {"{\"payload\":7}", 400, "payload"},
+      {"{}", 400, "payload"},
+      {"{\"payload\":\"aGk=\",\"json\":1}", 400, "exactly one"},
+      {"{\"payload\":\"" + std::string(400'000, 'A') + "\"}", 413, "max_vertex_payload_bytes"},
+  };
+  for (const auto& c : cases) {
+    auto reply = http::post(url, c.body, "", request_timeout);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, c.status) << c.body.substr(0, 60) << " -> " << reply->body;
+    EXPECT_NE(reply->body.find(c.mentions), std::string::npos)
+        << c.body.substr(0, 60) << " -> " << reply->body;
+  }
+
+  auto bad_id = http::get(node(0).rpc_url() + "/v1/vertices/xyz", 2s);
+  ASSERT_TRUE(bad_id.has_value());
+  EXPECT_EQ(bad_id->status, 400u);
+  auto unknown = http::get(node(0).rpc_url() + "/v1/vertices/" + std::string(64, 'a'), 2s);
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->status, 404u);
+  auto bad_state = http::get(node(0).rpc_url() + "/v1/dag/vertices?state=maybe", 2s);
+  ASSERT_TRUE(bad_state.has_value());
+  EXPECT_EQ(bad_state->status, 400u);
+  EXPECT_NE(bad_state->body.find("state"), std::string::npos);
+
+  // Nothing was stored, and the node still accepts a good vertex.
+  auto s = status(node(0));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->pending() + s->final() + s->rejected(), 0u);
+  EXPECT_FALSE(submit(node(0), "{\"ok\":true}", "", true).empty()) << mesh_.logs();
+
+  // The gauges follow within one poll-loop period.
+  std::string scraped;
+  EXPECT_TRUE(eventually(5s, [&] {
+    auto metrics = http::get("http://127.0.0.1:" + std::to_string(node(0).ports.metrics) + "/metrics", 2s);
+    scraped = metrics ? metrics->body : "";
+    return scraped.find("mesh_dag_vertices{state=\"final\"} 1") != std::string::npos;
+  })) << scraped.substr(0, 3000);
+  EXPECT_NE(scraped.find("mesh_dag_finality_seconds_count 1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mesh::testing

@@ -205,7 +205,16 @@ class failing_store final : public dag::vertex_store {
   std::optional<vertex_state> state(const vertex_id&) const override { return std::nullopt; }
   void for_each(vertex_state,
                 const std::function<bool(const vertex_id&, const dag::vertex&)>&) const override {}
+  void for_each_inserted(const std::function<bool(const vertex_id&, const dag::vertex&,
+                                                  vertex_state)>&) const override {}
+  std::vector<std::pair<std::uint64_t, vertex_id>> decided_after(vertex_state, std::uint64_t,
+                                                                 std::size_t) const override {
+    return {};
+  }
+  std::size_t count(vertex_state) const override { return 0; }
   std::size_t size() const override { return 0; }
+  result<void> begin_batch() override { return fail(errc::io_error, "disk full"); }
+  result<void> commit_batch() override { return fail(errc::io_error, "disk full"); }
 };
 
 TEST(EngineAdd, StoreFailed) {

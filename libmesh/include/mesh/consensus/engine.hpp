@@ -106,7 +106,7 @@ struct engine_stats {
 class engine {
  public:
   // Fails with invalid_config when `config` does not validate or `store` is null.
-  // A store that already holds vertices is restored: the DAG, tips, conflict
+  // A store that already contains vertices is restored: the DAG, tips, conflict
   // sets with their final winners, bans and equivocation evidence are rebuilt,
   // final and rejected vertices keep their state, and undecided ones are
   // polled again from zero confidence. An undecided vertex with a rejected

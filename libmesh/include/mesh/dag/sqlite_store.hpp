@@ -34,16 +34,16 @@ inline constexpr std::int64_t sqlite_store_schema_version = 1;
 // connection and its prepared statements; the destructor rolls back a batch
 // that was not committed and closes the file.
 //
-// Every write runs in a transaction: outside a batch each put() or
-// set_state() is one statement, which SQLite commits atomically on its own;
-// inside a batch all writes share one transaction. A vertex's parents must
+// Every write runs in a transaction. Outside a batch each put() or
+// set_state() is one statement, which SQLite commits atomically on its own.
+// Inside a batch all writes share one transaction. A vertex's parents must
 // be 32-byte ids, because they are stored concatenated.
 class sqlite_vertex_store final : public vertex_store {
  public:
   // Opens `file`, creating it and the schema when it does not exist (the
   // directory must exist). Fails with io_error naming the file and the SQLite
   // message when SQLite cannot open it, the file is not a database or WAL mode
-  // is unavailable, and with unsupported_version when the file holds another
+  // is unavailable, and with unsupported_version when the file contains another
   // schema version.
   [[nodiscard]] static result<std::unique_ptr<sqlite_vertex_store>> open(
       const std::filesystem::path& file);
@@ -95,14 +95,14 @@ class sqlite_vertex_store final : public vertex_store {
   [[nodiscard]] result<void> prepare_statements();
   [[nodiscard]] result<void> load_counters();
   [[nodiscard]] result<statement> prepare(const char* sql) const;
-  [[nodiscard]] result<void> execute(const char* sql, const char* what);
+  [[nodiscard]] result<void> execute(const char* sql, const char* operation);
   [[nodiscard]] result<std::optional<stored_row>> find_row(const vertex_id& id) const;
-  [[nodiscard]] result<void> walk(sqlite3_stmt* query, const char* what,
+  [[nodiscard]] result<void> walk(sqlite3_stmt* query, const char* operation,
                                   const std::function<bool(const stored_row&)>& visit) const;
   void rollback_batch() noexcept;
 
-  // Returns io_error "<file>: <what> failed: <SQLite message>".
-  [[nodiscard]] error sqlite_error(const char* what) const;
+  // Returns io_error "<file>: <operation> failed: <SQLite message>".
+  [[nodiscard]] error sqlite_error(const char* operation) const;
   void log_read_error(const error& failure) const;
 
   std::filesystem::path file_;
@@ -120,7 +120,7 @@ class sqlite_vertex_store final : public vertex_store {
   statement commit_;
   statement rollback_;
 
-  // Counters mirrored from the rows this connection sees: rows per state and
+  // Counters mirrored from the rows this connection reads: rows per state and
   // the last decision position. A batch saves them at begin and restores them
   // when its commit fails and the batch is rolled back.
   std::array<std::size_t, 3> counts_{};

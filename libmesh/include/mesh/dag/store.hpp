@@ -3,7 +3,7 @@
 // so that the in-memory store here and the durable SQLite store
 // (sqlite_store.hpp) can be swapped. The consensus engine writes a vertex
 // before it counts it and writes the final state before it reports a vertex
-// final; with a batch open, the owner reports final vertices only after
+// final. With a batch open, the owner reports final vertices only after
 // commit_batch() succeeded.
 //
 // Positions: every stored vertex gets an insertion position (1, 2, ... in the
@@ -83,9 +83,9 @@ class vertex_store {
   // Group commit: the writes between begin_batch() and commit_batch() become
   // durable together, with one sync of the medium. Without an open batch
   // every write is durable when it returns. Reads inside a batch see its
-  // writes. Fails with invalid_argument when a batch is already open
-  // (begin_batch) or none is open (commit_batch), and with io_error when the
-  // medium fails; a failed commit discards the whole batch.
+  // writes. begin_batch() fails with invalid_argument when a batch is already
+  // open, and commit_batch() when none is open. Both fail with io_error when
+  // the medium fails, and a failed commit discards the whole batch.
   [[nodiscard]] virtual result<void> begin_batch() = 0;
   [[nodiscard]] virtual result<void> commit_batch() = 0;
 };
@@ -121,7 +121,7 @@ class memory_vertex_store final : public vertex_store {
   };
 
   // Invariants: insertion_order_[p - 1] is the vertex with insertion position
-  // p; decided_ maps each decision position to the vertex that holds it now.
+  // p; decided_ maps each decision position to the vertex that has it now.
   std::unordered_map<vertex_id, entry> entries_;
   std::vector<vertex_id> insertion_order_;
   std::map<std::uint64_t, vertex_id> decided_;

@@ -1,0 +1,1263 @@
+// Training jobs, both sides. The coordinator loads the data set, places the
+// replicas, averages their weights each round, places a failed replica again
+// and publishes the model. A replica trains its shard round by round in a
+// local agent and reports the weights. docs/neural.md describes the exchange.
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "mesh/wire/transport.hpp"
+#include "neural_manager_state.hpp"
+
+namespace mesh::actors {
+
+namespace {
+
+// Bounds that validate_neural_message and the job request check.
+constexpr std::size_t max_id_bytes = 64;
+constexpr std::uint32_t max_replicas = 64;
+constexpr std::uint64_t max_job_epochs = 10'000'000;
+constexpr std::uint32_t max_round_epochs = 100'000;
+// An assign message above this is refused before sending, leaving room in
+// the transport's 4 MiB frame for the envelope.
+constexpr std::size_t max_assign_bytes = 4 * 1024 * 1024 - 64 * 1024;
+// Finished job records kept for GET /v1/jobs; older ones are dropped.
+constexpr std::size_t max_finished_jobs = 200;
+
+result<void> check_id(const std::string& field, const std::string& value) {
+  if (value.empty() || value.size() > max_id_bytes) {
+    return fail(errc::decode_error, field + " must have 1 to " + std::to_string(max_id_bytes) +
+                                        " bytes, got " + std::to_string(value.size()));
+  }
+  return {};
+}
+
+result<void> check_weights(const google::protobuf::RepeatedField<float>& weights) {
+  if (static_cast<std::size_t>(weights.size()) > neural::max_weights) {
+    return fail(errc::decode_error, "weights: " + std::to_string(weights.size()) + " values, at most " +
+                                        std::to_string(neural::max_weights));
+  }
+  for (const float value : weights) {
+    if (!std::isfinite(value)) {
+      return fail(errc::decode_error, "weights: contains a value that is not finite");
+    }
+  }
+  return {};
+}
+
+result<void> check_shard(const mesh::v1::NeuralShard& shard) {
+  if (shard.num_inputs() == 0 || shard.num_inputs() > neural::max_layer_size ||
+      shard.num_outputs() == 0 || shard.num_outputs() > neural::max_layer_size) {
+    return fail(errc::decode_error, "shard: num_inputs and num_outputs must be 1 to " +
+                                        std::to_string(neural::max_layer_size));
+  }
+  const auto samples = static_cast<std::size_t>(shard.inputs_size()) / shard.num_inputs();
+  if (samples == 0 || samples * shard.num_inputs() != static_cast<std::size_t>(shard.inputs_size()) ||
+      samples * shard.num_outputs() != static_cast<std::size_t>(shard.outputs_size())) {
+    return fail(errc::decode_error, "shard: " + std::to_string(shard.inputs_size()) + " inputs and " +
+                                        std::to_string(shard.outputs_size()) +
+                                        " outputs do not form whole samples of " +
+                                        std::to_string(shard.num_inputs()) + " and " +
+                                        std::to_string(shard.num_outputs()));
+  }
+  return {};
+}
+
+result<void> check_round_epochs(std::uint32_t epochs) {
+  if (epochs == 0 || epochs > max_round_epochs) {
+    return fail(errc::decode_error, "round_epochs must be 1 to " + std::to_string(max_round_epochs) +
+                                        ", got " + std::to_string(epochs));
+  }
+  return {};
+}
+
+}  // namespace
+
+result<void> validate_neural_message(const mesh::v1::NeuralMessage& message) {
+  using kind = mesh::v1::NeuralMessage::KindCase;
+  switch (message.kind_case()) {
+    case kind::kAssign: {
+      const auto& assign = message.assign();
+      if (auto ok = check_id("assign.job_id", assign.job_id()); !ok) {
+        return ok;
+      }
+      if (assign.replica() >= max_replicas) {
+        return fail(errc::decode_error, "assign.replica must be below " + std::to_string(max_replicas));
+      }
+      if (auto ok = check_round_epochs(assign.round_epochs()); !ok) {
+        return ok;
+      }
+      if (!assign.has_model()) {
+        return fail(errc::decode_error, "assign.model is missing");
+      }
+      if (auto ok = check_shard(assign.shard()); !ok) {
+        return ok;
+      }
+      return check_weights(assign.model().weights());
+    }
+    case kind::kRound: {
+      const auto& round = message.round();
+      if (auto ok = check_id("round.job_id", round.job_id()); !ok) {
+        return ok;
+      }
+      if (auto ok = check_round_epochs(round.round_epochs()); !ok) {
+        return ok;
+      }
+      return check_weights(round.weights());
+    }
+    case kind::kReport: {
+      const auto& report = message.report();
+      if (auto ok = check_id("report.job_id", report.job_id()); !ok) {
+        return ok;
+      }
+      if (!std::isfinite(report.mse()) || report.mse() < 0) {
+        return fail(errc::decode_error, "report.mse must be a finite number >= 0");
+      }
+      if (report.error().empty() && report.weights().empty()) {
+        return fail(errc::decode_error, "report has neither weights nor an error");
+      }
+      return check_weights(report.weights());
+    }
+    case kind::kStop:
+      return check_id("stop.job_id", message.stop().job_id());
+    case kind::KIND_NOT_SET:
+      break;
+  }
+  return fail(errc::decode_error, "NeuralMessage has no known kind set");
+}
+
+namespace detail {
+
+namespace {
+
+mesh::v1::NeuralTrainingAlgorithm to_proto(neural::training_algorithm algorithm) {
+  switch (algorithm) {
+    case neural::training_algorithm::incremental:
+      return mesh::v1::NEURAL_TRAINING_ALGORITHM_INCREMENTAL;
+    case neural::training_algorithm::batch:
+      return mesh::v1::NEURAL_TRAINING_ALGORITHM_BATCH;
+    case neural::training_algorithm::rprop:
+      return mesh::v1::NEURAL_TRAINING_ALGORITHM_RPROP;
+    case neural::training_algorithm::quickprop:
+      return mesh::v1::NEURAL_TRAINING_ALGORITHM_QUICKPROP;
+    case neural::training_algorithm::adam:
+      return mesh::v1::NEURAL_TRAINING_ALGORITHM_ADAM;
+  }
+  return mesh::v1::NEURAL_TRAINING_ALGORITHM_UNSPECIFIED;
+}
+
+result<neural::training_params> from_proto(const mesh::v1::NeuralTrainingParams& message) {
+  neural::training_params params;
+  switch (message.algorithm()) {
+    case mesh::v1::NEURAL_TRAINING_ALGORITHM_INCREMENTAL:
+      params.algorithm = neural::training_algorithm::incremental;
+      break;
+    case mesh::v1::NEURAL_TRAINING_ALGORITHM_BATCH:
+      params.algorithm = neural::training_algorithm::batch;
+      break;
+    case mesh::v1::NEURAL_TRAINING_ALGORITHM_RPROP:
+      params.algorithm = neural::training_algorithm::rprop;
+      break;
+    case mesh::v1::NEURAL_TRAINING_ALGORITHM_QUICKPROP:
+      params.algorithm = neural::training_algorithm::quickprop;
+      break;
+    case mesh::v1::NEURAL_TRAINING_ALGORITHM_ADAM:
+      params.algorithm = neural::training_algorithm::adam;
+      break;
+    default:
+      return fail(errc::decode_error, "params.algorithm " + std::to_string(message.algorithm()) +
+                                          " is not a known training algorithm");
+  }
+  if (message.learning_rate() > 0) {
+    params.learning_rate = message.learning_rate();
+    params.adam_learning_rate = message.learning_rate();
+  }
+  if (auto valid = params.validate(); !valid) {
+    return fail(errc::decode_error, "params: " + valid.err().message);
+  }
+  return params;
+}
+
+mesh::v1::JobStatus describe(const job_record& job) {
+  mesh::v1::JobStatus status;
+  status.set_id(job.id);
+  status.set_state(job.state);
+  status.set_epoch(job.epoch);
+  status.set_max_epochs(job.request.max_epochs());
+  status.set_train_mse(job.train_mse);
+  if (job.model_id) {
+    status.set_model_id(*job.model_id);
+  }
+  if (job.test_mse) {
+    status.set_test_mse(*job.test_mse);
+  }
+  if (job.test_accuracy) {
+    status.set_test_accuracy(*job.test_accuracy);
+  }
+  if (job.error) {
+    status.set_error(*job.error);
+  }
+  status.set_replicas(job.request.replicas());
+  for (const auto& slot : job.replicas) {
+    auto* replica = status.add_placement();
+    replica->set_index(slot.index);
+    replica->set_node_id(slot.node_id);
+    replica->set_node_name(slot.node_name);
+    replica->set_attempt(slot.attempt);
+    replica->set_samples(slot.shard ? slot.shard->num_samples() : 0);
+  }
+  status.set_replacements(job.replacements);
+  const auto end = job.ended.value_or(clock::now());
+  status.set_elapsed_seconds(std::chrono::duration<double>(end - job.created).count());
+  status.set_train_samples(job.train ? job.train->num_samples() : 0);
+  status.set_test_samples(job.test ? job.test->num_samples() : 0);
+  return status;
+}
+
+result<void> validate_request(mesh::v1::JobRequest& request) {
+  auto invalid = [](const std::string& message) { return fail(errc::invalid_argument, message); };
+  if (request.train_path().empty()) {
+    return invalid("train_path: missing; give the path of a training file on this node");
+  }
+  if (request.format() != "fann" && request.format() != "csv") {
+    return invalid("format: '" + request.format() + "' is invalid; accepted are fann and csv");
+  }
+  if (request.csv_header().empty()) {
+    request.set_csv_header("none");
+  }
+  if (request.csv_header() != "none" && request.csv_header() != "names" &&
+      request.csv_header() != "sklearn") {
+    return invalid("csv_header: '" + request.csv_header() +
+                   "' is invalid; accepted are none, names and sklearn");
+  }
+  if (request.format() == "fann" && request.csv_header() != "none") {
+    return invalid("csv_header: only valid with format csv");
+  }
+  if (!std::isfinite(request.test_fraction()) || request.test_fraction() < 0 ||
+      request.test_fraction() >= 1) {
+    return invalid("test_fraction: " + std::to_string(request.test_fraction()) +
+                   " is outside [0, 1)");
+  }
+  if (request.test_fraction() > 0 && !request.test_path().empty()) {
+    return invalid("test_fraction: give either test_path or test_fraction, not both");
+  }
+  for (int i = 0; i < request.hidden_layers_size(); ++i) {
+    if (request.hidden_layers(i) == 0 || request.hidden_layers(i) > neural::max_layer_size) {
+      return invalid("hidden_layers[" + std::to_string(i) + "]: " +
+                     std::to_string(request.hidden_layers(i)) + " is outside 1 to " +
+                     std::to_string(neural::max_layer_size));
+    }
+  }
+  for (const auto* field : {"activation_hidden", "activation_output"}) {
+    const auto& name = std::string(field) == "activation_hidden" ? request.activation_hidden()
+                                                                   : request.activation_output();
+    if (name.empty()) {
+      continue;
+    }
+    if (auto parsed = neural::parse_activation_function(name); !parsed) {
+      return invalid(std::string(field) + ": " + parsed.err().message);
+    }
+  }
+  if (request.activation_hidden().empty()) {
+    request.set_activation_hidden("sigmoid_symmetric");
+  }
+  if (request.activation_output().empty()) {
+    request.set_activation_output("sigmoid_symmetric");
+  }
+  if (request.algorithm().empty()) {
+    request.set_algorithm("rprop");
+  }
+  if (auto parsed = neural::parse_training_algorithm(request.algorithm()); !parsed) {
+    return invalid("algorithm: " + parsed.err().message);
+  }
+  if (request.max_epochs() == 0 || request.max_epochs() > max_job_epochs) {
+    return invalid("max_epochs: " + std::to_string(request.max_epochs()) + " is outside 1 to " +
+                   std::to_string(max_job_epochs));
+  }
+  if (!std::isfinite(request.desired_error()) || request.desired_error() < 0) {
+    return invalid("desired_error: must be a finite number >= 0");
+  }
+  if (request.replicas() == 0) {
+    request.set_replicas(1);
+  }
+  if (request.replicas() > max_replicas) {
+    return invalid("replicas: " + std::to_string(request.replicas()) + " is above " +
+                   std::to_string(max_replicas));
+  }
+  if (request.epochs_per_round() == 0) {
+    request.set_epochs_per_round(10);
+  }
+  if (request.epochs_per_round() > max_round_epochs) {
+    return invalid("epochs_per_round: " + std::to_string(request.epochs_per_round()) +
+                   " is above " + std::to_string(max_round_epochs));
+  }
+  if (!std::isfinite(request.learning_rate()) || request.learning_rate() < 0) {
+    return invalid("learning_rate: must be a finite number >= 0 (0 keeps the default)");
+  }
+  return {};
+}
+
+// ----- coordinator -----
+
+void send_stop(manager_actor* self, const job_record& job, const replica_slot& slot) {
+  mesh::v1::NeuralMessage message;
+  auto* stop = message.mutable_stop();
+  stop->set_job_id(job.id);
+  stop->set_replica(slot.index);
+  stop->set_attempt(slot.attempt);
+  deliver(self, slot.node_id, slot.address, message);
+}
+
+void end_job(manager_actor* self, job_record& job, const std::string& state,
+             std::optional<std::string> reason) {
+  auto& st = self->state;
+  if (!job.publishing) {
+    for (const auto& slot : job.replicas) {
+      if (!slot.node_id.empty()) {
+        send_stop(self, job, slot);
+      }
+    }
+  }
+  job.state = state;
+  job.error = std::move(reason);
+  job.ended = clock::now();
+  job.publishing = false;
+  if (st.config.metrics != nullptr) {
+    st.config.metrics->remove_job_mse(job.id, "train");
+    if (job.test_mse) {
+      st.config.metrics->set_job_mse(job.id, "test", *job.test_mse);
+    }
+  }
+  if (job.error) {
+    st.log->warn("job {} id={} epoch={} error={}", state, job.id, job.epoch, *job.error);
+  } else {
+    st.log->info("job {} id={} epoch={} train_mse={} test_mse={} model={}", state, job.id, job.epoch,
+                 job.train_mse, job.test_mse.value_or(-1), job.model_id.value_or(""));
+  }
+  update_job_metrics(st);
+}
+
+struct candidate {
+  std::string node_id;
+  std::string name;
+  std::string address;
+  std::uint32_t load = 0;
+};
+
+// Alive members that host agents: workers and agents, this node included.
+std::vector<candidate> hosting_nodes(const manager_state& state) {
+  std::vector<candidate> out;
+  if (state.config.board == nullptr) {
+    if (state.config.role != "bootstrap") {
+      out.push_back({state.node_id, state.node_name, state.address, 0});
+    }
+    return out;
+  }
+  const auto snapshot = state.config.board->snapshot();
+  for (const auto& member : snapshot->members) {
+    if (member.state != membership::member_state::alive ||
+        member.info.role == membership::node_role::bootstrap || member.info.address.empty()) {
+      continue;
+    }
+    out.push_back({member.info.node_id, member.info.name, member.info.address, member.info.load});
+  }
+  if (out.empty() && state.config.role != "bootstrap" && snapshot->members.empty()) {
+    out.push_back({state.node_id, state.node_name, state.address, 0});
+  }
+  return out;
+}
+
+// Orders candidates by the replicas of `job` they already run, then by load.
+void rank_candidates(std::vector<candidate>& nodes, const job_record& job) {
+  auto used = [&job](const std::string& node_id) {
+    return std::count_if(job.replicas.begin(), job.replicas.end(),
+                         [&node_id](const replica_slot& slot) { return slot.node_id == node_id; });
+  };
+  std::sort(nodes.begin(), nodes.end(), [&used](const candidate& a, const candidate& b) {
+    const auto ua = used(a.node_id);
+    const auto ub = used(b.node_id);
+    if (ua != ub) {
+      return ua < ub;
+    }
+    if (a.load != b.load) {
+      return a.load < b.load;
+    }
+    return a.node_id < b.node_id;
+  });
+}
+
+result<void> send_assign(manager_actor* self, job_record& job, replica_slot& slot) {
+  mesh::v1::NeuralMessage message;
+  auto* assign = message.mutable_assign();
+  assign->set_job_id(job.id);
+  assign->set_replica(slot.index);
+  assign->set_attempt(slot.attempt);
+  assign->set_round(job.round);
+  assign->set_round_epochs(job.round_epochs);
+
+  auto net = neural::network::create(job.layout);
+  if (!net) {
+    return net.err();
+  }
+  if (auto set = net->set_weights(job.weights); !set) {
+    return set.err();
+  }
+  neural::to_proto(neural::model{std::move(*net), std::nullopt, std::nullopt}, *assign->mutable_model());
+  assign->mutable_params()->set_algorithm(to_proto(job.params.algorithm));
+  assign->mutable_params()->set_learning_rate(job.request.learning_rate());
+
+  auto* shard = assign->mutable_shard();
+  const auto& data = *slot.shard;
+  shard->set_num_inputs(static_cast<std::uint32_t>(data.num_inputs()));
+  shard->set_num_outputs(static_cast<std::uint32_t>(data.num_outputs()));
+  shard->mutable_inputs()->Reserve(static_cast<int>(data.inputs().size()));
+  shard->mutable_outputs()->Reserve(static_cast<int>(data.outputs().size()));
+  for (Eigen::Index col = 0; col < data.inputs().cols(); ++col) {
+    for (Eigen::Index row = 0; row < data.inputs().rows(); ++row) {
+      shard->add_inputs(data.inputs()(row, col));
+    }
+    for (Eigen::Index row = 0; row < data.outputs().rows(); ++row) {
+      shard->add_outputs(data.outputs()(row, col));
+    }
+  }
+  const auto bytes = message.ByteSizeLong();
+  if (bytes > max_assign_bytes) {
+    return fail(errc::too_large, "replica " + std::to_string(slot.index) + " needs " +
+                                     std::to_string(bytes) + " bytes for its shard of " +
+                                     std::to_string(data.num_samples()) +
+                                     " samples, above the wire limit of " +
+                                     std::to_string(max_assign_bytes) + "; use more replicas");
+  }
+  slot.reported = false;
+  slot.last_heard = clock::now();
+  deliver(self, slot.node_id, slot.address, message);
+  self->state.log->info("replica placed job={} replica={} attempt={} node={} name={} round={} samples={}",
+                        job.id, slot.index, slot.attempt, slot.node_id, slot.node_name, job.round,
+                        data.num_samples());
+  return {};
+}
+
+// Places replica `index` of `job` again, on another node when one exists.
+void replace_replica(manager_actor* self, job_record& job, std::size_t index,
+                     const std::string& reason) {
+  auto& st = self->state;
+  auto& slot = job.replicas[index];
+  const auto failed_node = slot.node_id;
+  send_stop(self, job, slot);
+
+  const std::uint32_t max_replacements = 4 * job.request.replicas() + 4;
+  if (job.replacements >= max_replacements) {
+    end_job(self, job, "failed",
+            "replica " + std::to_string(index) + " failed again (" + reason + ") after " +
+                std::to_string(job.replacements) + " replacements");
+    return;
+  }
+
+  auto nodes = hosting_nodes(st);
+  std::erase_if(nodes, [&failed_node](const candidate& c) { return c.node_id == failed_node; });
+  if (nodes.empty()) {
+    end_job(self, job, "failed",
+            "replica " + std::to_string(index) + " failed (" + reason +
+                ") and no other alive worker or agent node can take it");
+    return;
+  }
+  rank_candidates(nodes, job);
+  const auto& chosen = nodes.front();
+  st.log->warn("replica placed again job={} replica={} from={} to={} reason={}", job.id, index,
+               failed_node, chosen.node_id, reason);
+  slot.node_id = chosen.node_id;
+  slot.node_name = chosen.name;
+  slot.address = chosen.address;
+  ++slot.attempt;
+  ++job.replacements;
+  if (auto sent = send_assign(self, job, slot); !sent) {
+    end_job(self, job, "failed", sent.err().message);
+  }
+}
+
+void publish_model(manager_actor* self, job_record& job);
+
+void complete_round(manager_actor* self, job_record& job) {
+  auto& st = self->state;
+  double total_samples = 0;
+  for (const auto& slot : job.replicas) {
+    total_samples += static_cast<double>(slot.shard->num_samples());
+  }
+  // Weighted by shard size, so the average is the one a single replica
+  // would take over the whole training set.
+  std::vector<double> sum(job.weights.size(), 0.0);
+  double mse = 0;
+  for (const auto& slot : job.replicas) {
+    const double share = static_cast<double>(slot.shard->num_samples()) / total_samples;
+    if (slot.weights.size() != sum.size()) {
+      end_job(self, job, "failed",
+              "replica " + std::to_string(slot.index) + " reported " +
+                  std::to_string(slot.weights.size()) + " weights, expected " +
+                  std::to_string(sum.size()));
+      return;
+    }
+    for (std::size_t i = 0; i < sum.size(); ++i) {
+      sum[i] += share * static_cast<double>(slot.weights[i]);
+    }
+    mse += share * slot.mse;
+  }
+  for (std::size_t i = 0; i < sum.size(); ++i) {
+    job.weights[i] = static_cast<neural::scalar>(sum[i]);
+  }
+
+  const std::chrono::duration<double> took = clock::now() - job.round_started;
+  job.epochs_per_second = took.count() > 0 ? job.round_epochs / took.count() : 0.0;
+  job.epoch += job.round_epochs;
+  job.train_mse = mse;
+  if (st.config.metrics != nullptr) {
+    st.config.metrics->epochs.Add({}).Increment(job.round_epochs);
+    st.config.metrics->set_job_mse(job.id, "train", mse);
+  }
+  st.log->debug("round done job={} round={} epoch={} train_mse={} epochs_per_second={:.1f}", job.id,
+                job.round, job.epoch, mse, job.epochs_per_second);
+
+  if (mse <= job.request.desired_error() || job.epoch >= job.request.max_epochs()) {
+    publish_model(self, job);
+    return;
+  }
+
+  ++job.round;
+  job.round_epochs = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(job.epochs_per_round, job.request.max_epochs() - job.epoch));
+  job.round_started = clock::now();
+  for (auto& slot : job.replicas) {
+    mesh::v1::NeuralMessage message;
+    auto* round = message.mutable_round();
+    round->set_job_id(job.id);
+    round->set_replica(slot.index);
+    round->set_attempt(slot.attempt);
+    round->set_round(job.round);
+    round->set_round_epochs(job.round_epochs);
+    round->mutable_weights()->Add(job.weights.begin(), job.weights.end());
+    slot.reported = false;
+    slot.last_heard = clock::now();
+    deliver(self, slot.node_id, slot.address, message);
+  }
+  update_job_metrics(st);
+}
+
+// Measures the model on the test set: FANN's MSE and, for classifiers, the
+// share of samples whose largest output is the target class.
+void evaluate(job_record& job, const neural::network& net) {
+  if (!job.test) {
+    return;
+  }
+  auto tested = neural::test_network(net, *job.test, job.params.bit_fail_limit);
+  if (tested) {
+    job.test_mse = tested->mse;
+  }
+  if (job.class_names.empty()) {
+    return;
+  }
+  auto outputs = net.run_batch(job.test->inputs());
+  if (!outputs) {
+    return;
+  }
+  std::size_t correct = 0;
+  for (Eigen::Index col = 0; col < outputs->cols(); ++col) {
+    Eigen::Index predicted = 0;
+    Eigen::Index expected = 0;
+    outputs->col(col).maxCoeff(&predicted);
+    job.test->outputs().col(col).maxCoeff(&expected);
+    correct += predicted == expected ? 1 : 0;
+  }
+  job.test_accuracy = static_cast<double>(correct) / static_cast<double>(outputs->cols());
+}
+
+void publish_model(manager_actor* self, job_record& job) {
+  auto& st = self->state;
+  for (const auto& slot : job.replicas) {
+    send_stop(self, job, slot);
+  }
+  job.publishing = true;
+
+  auto net = neural::network::create(job.layout);
+  if (!net) {
+    end_job(self, job, "failed", net.err().message);
+    return;
+  }
+  if (auto set = net->set_weights(job.weights); !set) {
+    end_job(self, job, "failed", set.err().message);
+    return;
+  }
+  evaluate(job, *net);
+
+  neural::training_metadata metadata;
+  metadata.algorithm = job.params.algorithm;
+  metadata.epochs = job.epoch;
+  metadata.final_mse = job.train_mse;
+  metadata.dataset_sha256 = job.dataset_sha256;
+  metadata.dataset_name = job.dataset_name;
+  mesh::v1::NeuralModel message;
+  neural::to_proto(neural::model{std::move(*net), job.scaling, metadata}, message);
+  for (const auto& name : job.class_names) {
+    message.add_class_names(name);
+  }
+
+  if (!st.config.dag) {
+    end_job(self, job, "failed",
+            "the model is trained (test_mse " + std::to_string(job.test_mse.value_or(-1)) +
+                ") but this node runs without a DAG, so it cannot be published");
+    return;
+  }
+  const auto job_id = job.id;
+  st.log->info("publishing model job={} epoch={} train_mse={} test_mse={} test_accuracy={}", job.id,
+               job.epoch, job.train_mse, job.test_mse.value_or(-1), job.test_accuracy.value_or(-1));
+  submit_vertex vertex{message.SerializeAsString(), std::string(neural_model_content_type), ""};
+  self->request(st.config.dag, std::chrono::seconds(30), std::move(vertex))
+      .then(
+          [self, job_id](const dag_submit_reply& reply) {
+            auto found = self->state.jobs.find(job_id);
+            if (found == self->state.jobs.end() || found->second.state != "running") {
+              return;
+            }
+            if (!reply.ok) {
+              end_job(self, found->second, "failed",
+                      "publishing the model failed: " + reply.error_code + ": " + reply.message);
+              return;
+            }
+            const auto id = reply.id_hex;
+            self->request(self->state.config.dag, std::chrono::minutes(2), await_final_atom::value, id)
+                .then(
+                    [self, job_id, id](const dag_vertex_view& view) {
+                      auto job = self->state.jobs.find(job_id);
+                      if (job == self->state.jobs.end() || job->second.state != "running") {
+                        return;
+                      }
+                      if (view.state != dag::vertex_state::final) {
+                        end_job(self, job->second, "failed",
+                                "the model vertex " + id + " was rejected by the DAG");
+                        return;
+                      }
+                      index_model(self->state, id, view.vertex);
+                      job->second.model_id = id;
+                      end_job(self, job->second, "completed", std::nullopt);
+                    },
+                    [self, job_id, id](const caf::error& err) {
+                      auto job = self->state.jobs.find(job_id);
+                      if (job != self->state.jobs.end() && job->second.state == "running") {
+                        end_job(self, job->second, "failed",
+                                "the model vertex " + id + " did not become final: " +
+                                    self->system().render(err));
+                      }
+                    });
+          },
+          [self, job_id](const caf::error& err) {
+            auto found = self->state.jobs.find(job_id);
+            if (found != self->state.jobs.end() && found->second.state == "running") {
+              end_job(self, found->second, "failed",
+                      "publishing the model failed: " + self->system().render(err));
+            }
+          });
+}
+
+// Reads the training and test sets of `job` as its request describes.
+result<void> load_data(job_record& job, std::mt19937_64& rng) {
+  const auto& request = job.request;
+  auto output_activation = *neural::parse_activation_function(request.activation_output());
+  const auto range = neural::output_range(output_activation);
+
+  auto read = [&](const std::string& path) -> result<neural::dataset> {
+    if (request.format() == "fann") {
+      return neural::read_fann_file(path);
+    }
+    neural::csv_options options;
+    options.header = request.csv_header() == "sklearn" ? neural::csv_header::sklearn
+                     : request.csv_header() == "names" ? neural::csv_header::names
+                                                       : neural::csv_header::none;
+    options.off_value = range.low;
+    options.on_value = range.high;
+    return neural::read_csv_file(path, options);
+  };
+
+  auto train = read(request.train_path());
+  if (!train) {
+    return fail(train.err().code, "train_path: " + train.err().message);
+  }
+  std::optional<neural::dataset> test;
+  if (!request.test_path().empty()) {
+    auto read_test = read(request.test_path());
+    if (!read_test) {
+      return fail(read_test.err().code, "test_path: " + read_test.err().message);
+    }
+    if (read_test->num_inputs() != train->num_inputs() ||
+        read_test->num_outputs() != train->num_outputs()) {
+      return fail(errc::invalid_argument,
+                  "test_path: the test set has " + std::to_string(read_test->num_inputs()) +
+                      " inputs and " + std::to_string(read_test->num_outputs()) +
+                      " outputs, the training set " + std::to_string(train->num_inputs()) +
+                      " and " + std::to_string(train->num_outputs()));
+    }
+    test = std::move(*read_test);
+  }
+  job.dataset_sha256 = train->source_sha256;
+  job.dataset_name = std::filesystem::path(request.train_path()).filename().string();
+  job.class_names = train->class_names;
+
+  neural::dataset training = std::move(*train);
+  if (request.test_fraction() > 0) {
+    auto split = neural::split_dataset(training, 1.0 - request.test_fraction(), rng);
+    if (!split) {
+      return fail(split.err().code, "test_fraction: " + split.err().message);
+    }
+    training = std::move(split->first);
+    test = std::move(split->second);
+  }
+
+  // A FANN file with one-hot targets (each sample has exactly one output at
+  // the high value, all others at the low value) is a classification set.
+  if (job.class_names.empty() && training.num_outputs() >= 2) {
+    const auto& targets = training.outputs();
+    const auto low = targets.minCoeff();
+    const auto high = targets.maxCoeff();
+    bool one_hot = low < high;
+    for (Eigen::Index col = 0; one_hot && col < targets.cols(); ++col) {
+      int highs = 0;
+      for (Eigen::Index row = 0; row < targets.rows(); ++row) {
+        const auto value = targets(row, col);
+        one_hot = one_hot && (value == low || value == high);
+        highs += value == high ? 1 : 0;
+      }
+      one_hot = one_hot && highs == 1;
+    }
+    if (one_hot) {
+      for (std::size_t i = 0; i < training.num_outputs(); ++i) {
+        job.class_names.push_back(std::to_string(i));
+      }
+    }
+  }
+
+  auto hidden = *neural::parse_activation_function(request.activation_hidden());
+  auto scaling = neural::input_scaling::fit_for(
+      training, request.hidden_layers().empty() ? output_activation : hidden);
+  if (!scaling) {
+    return scaling.err();
+  }
+  if (auto applied = scaling->apply(training); !applied) {
+    return applied.err();
+  }
+  if (test) {
+    if (auto applied = scaling->apply(*test); !applied) {
+      return applied.err();
+    }
+    job.test = std::make_shared<const neural::dataset>(std::move(*test));
+  }
+  job.scaling = std::move(*scaling);
+  job.train = std::make_shared<const neural::dataset>(neural::shuffle_dataset(training, rng));
+  return {};
+}
+
+result<void> prepare_job(manager_actor* self, job_record& job) {
+  auto& st = self->state;
+  std::mt19937_64 rng(job.seed);
+  if (auto loaded = load_data(job, rng); !loaded) {
+    return loaded;
+  }
+  const auto& request = job.request;
+  if (job.train->num_samples() < request.replicas()) {
+    return fail(errc::invalid_argument, "replicas: " + std::to_string(request.replicas()) +
+                                            " replicas need at least as many training samples, got " +
+                                            std::to_string(job.train->num_samples()));
+  }
+
+  std::vector<std::size_t> sizes{job.train->num_inputs()};
+  sizes.insert(sizes.end(), request.hidden_layers().begin(), request.hidden_layers().end());
+  sizes.push_back(job.train->num_outputs());
+  job.layout = neural::topology::standard(sizes, *neural::parse_activation_function(request.activation_hidden()),
+                                          *neural::parse_activation_function(request.activation_output()));
+  if (auto valid = job.layout.validate(); !valid) {
+    return fail(errc::invalid_argument, "hidden_layers: " + valid.err().message);
+  }
+  job.params.algorithm = *neural::parse_training_algorithm(request.algorithm());
+  if (request.learning_rate() > 0) {
+    job.params.learning_rate = request.learning_rate();
+    job.params.adam_learning_rate = request.learning_rate();
+  }
+  auto net = neural::network::create(job.layout);
+  if (!net) {
+    return net.err();
+  }
+  if (auto checked = neural::trainer::create(*net, job.params); !checked) {
+    return fail(errc::invalid_argument, checked.err().message);
+  }
+  if (auto initialized = net->init_weights(*job.train, rng); !initialized) {
+    return initialized.err();
+  }
+  job.weights = net->weights();
+
+  auto nodes = hosting_nodes(st);
+  if (nodes.size() < request.replicas()) {
+    return fail(errc::rejected, "replicas: " + std::to_string(request.replicas()) +
+                                    " replicas need as many alive worker or agent nodes, the mesh has " +
+                                    std::to_string(nodes.size()));
+  }
+  rank_candidates(nodes, job);
+
+  // Contiguous shards of the shuffled training set, sizes differing by at most one.
+  const auto total = job.train->num_samples();
+  std::size_t start = 0;
+  for (std::uint32_t r = 0; r < request.replicas(); ++r) {
+    const std::size_t count = total / request.replicas() + (r < total % request.replicas() ? 1 : 0);
+    const auto columns = static_cast<Eigen::Index>(count);
+    auto shard = neural::dataset::create(
+        job.train->inputs().middleCols(static_cast<Eigen::Index>(start), columns),
+        job.train->outputs().middleCols(static_cast<Eigen::Index>(start), columns));
+    if (!shard) {
+      return shard.err();
+    }
+    start += count;
+    replica_slot slot;
+    slot.index = r;
+    slot.node_id = nodes[r].node_id;
+    slot.node_name = nodes[r].name;
+    slot.address = nodes[r].address;
+    slot.shard = std::make_shared<const neural::dataset>(std::move(*shard));
+    job.replicas.push_back(std::move(slot));
+  }
+  return {};
+}
+
+void drop_old_jobs(manager_state& state) {
+  std::vector<std::pair<std::uint64_t, std::string>> finished;
+  for (const auto& [id, job] : state.jobs) {
+    if (job.ended) {
+      finished.emplace_back(job.sequence, id);
+    }
+  }
+  if (finished.size() <= max_finished_jobs) {
+    return;
+  }
+  std::sort(finished.begin(), finished.end());
+  for (std::size_t i = 0; i + max_finished_jobs < finished.size(); ++i) {
+    if (state.config.metrics != nullptr) {
+      state.config.metrics->remove_job_mse(finished[i].second, "test");
+    }
+    state.jobs.erase(finished[i].second);
+  }
+}
+
+// ----- replica side -----
+
+std::string replica_key(const std::string& job_id, std::uint32_t replica) {
+  return job_id + "/" + std::to_string(replica);
+}
+
+void send_report(manager_actor* self, const replica_task& task, std::uint64_t round,
+                 const agent_train_reply* reply, const std::string& error) {
+  mesh::v1::NeuralMessage message;
+  auto* report = message.mutable_report();
+  report->set_job_id(task.job_id);
+  report->set_replica(task.replica);
+  report->set_attempt(task.attempt);
+  report->set_round(round);
+  if (reply != nullptr) {
+    report->set_mse(reply->last.mse);
+    report->set_bit_fail(reply->last.bit_fail);
+    report->mutable_weights()->Add(reply->weights.begin(), reply->weights.end());
+  }
+  report->set_samples(task.shard ? task.shard->num_samples() : 0);
+  report->set_error(error);
+  deliver(self, task.coordinator_id, task.coordinator_address, message);
+}
+
+void stop_replica(manager_actor* self, const std::string& key) {
+  auto& st = self->state;
+  auto found = st.replicas.find(key);
+  if (found == st.replicas.end()) {
+    return;
+  }
+  remove_agent(self, found->second.agent_id);
+  st.replicas.erase(found);
+}
+
+void train_round(manager_actor* self, const std::string& key, std::uint64_t round,
+                 std::uint32_t epochs, std::vector<neural::scalar> weights) {
+  auto& st = self->state;
+  auto& task = st.replicas.at(key);
+  const auto agent = st.agents.at(task.agent_id).actor;
+  const auto attempt = task.attempt;
+  agent_train_request request{task.shard, std::move(weights), epochs, 0.0};
+  self->request(agent, caf::infinite, neural_train_atom::value, std::move(request))
+      .then(
+          [self, key, attempt, round](const agent_train_reply& reply) {
+            auto& state = self->state;
+            auto found = state.replicas.find(key);
+            if (found == state.replicas.end() || found->second.attempt != attempt) {
+              return;
+            }
+            if (!reply.ok) {
+              if (!reply.refusal.empty()) {
+                count_refusal(state, reply.refusal);
+              }
+              state.log->warn("replica training failed job={} replica={} error={}",
+                              found->second.job_id, found->second.replica, reply.error);
+              send_report(self, found->second, round, nullptr, reply.error);
+              stop_replica(self, key);
+              return;
+            }
+            send_report(self, found->second, round, &reply, "");
+          },
+          [self, key, attempt, round](const caf::error& err) {
+            auto& state = self->state;
+            auto found = state.replicas.find(key);
+            if (found == state.replicas.end() || found->second.attempt != attempt) {
+              return;
+            }
+            send_report(self, found->second, round, nullptr,
+                        "replica agent failed: " + self->system().render(err));
+            stop_replica(self, key);
+          });
+}
+
+void on_assign(manager_actor* self, const inbound_neural& inbound) {
+  auto& st = self->state;
+  const auto& assign = inbound.message.assign();
+  const auto key = replica_key(assign.job_id(), assign.replica());
+  replica_task task;
+  task.job_id = assign.job_id();
+  task.replica = assign.replica();
+  task.attempt = assign.attempt();
+  task.coordinator_id = inbound.from_id;
+  task.coordinator_address = inbound.from_address;
+
+  if (auto existing = st.replicas.find(key); existing != st.replicas.end()) {
+    if (existing->second.attempt > assign.attempt()) {
+      return;
+    }
+    stop_replica(self, key);
+  }
+  auto refuse = [&](const std::string& reason, const std::string& message) {
+    if (!reason.empty()) {
+      count_refusal(st, reason);
+    }
+    st.log->warn("replica refused job={} replica={} error={}", task.job_id, task.replica, message);
+    send_report(self, task, assign.round(), nullptr, message);
+  };
+
+  if (counted_agents(st) >= st.config.limits.max_agents) {
+    refuse("max_agents", "node " + st.node_name + " already runs " + std::to_string(counted_agents(st)) +
+                             " agents, the limit is neural.max_agents = " +
+                             std::to_string(st.config.limits.max_agents));
+    return;
+  }
+  auto model = neural::from_proto(assign.model());
+  if (!model) {
+    refuse("", "assign.model: " + model.err().message);
+    return;
+  }
+  auto params = from_proto(assign.params());
+  if (!params) {
+    refuse("", params.err().message);
+    return;
+  }
+  const auto& shard = assign.shard();
+  if (shard.num_inputs() != model->net.num_inputs() || shard.num_outputs() != model->net.num_outputs()) {
+    refuse("", "assign.shard does not match the model's input and output layers");
+    return;
+  }
+  const auto samples = static_cast<Eigen::Index>(shard.inputs_size() / shard.num_inputs());
+  neural::matrix inputs(shard.num_inputs(), samples);
+  neural::matrix outputs(shard.num_outputs(), samples);
+  std::copy(shard.inputs().begin(), shard.inputs().end(), inputs.data());
+  std::copy(shard.outputs().begin(), shard.outputs().end(), outputs.data());
+  auto data = neural::dataset::create(std::move(inputs), std::move(outputs));
+  if (!data) {
+    refuse("", "assign.shard: " + data.err().message);
+    return;
+  }
+  task.shard = std::make_shared<const neural::dataset>(std::move(*data));
+
+  const auto layout = model->net.layout();
+  auto spawned = spawn_neural_agent(self->system(), agent_spec{std::move(*model), *params},
+                                    static_cast<std::size_t>(st.config.limits.max_agent_memory_mb) *
+                                        1024 * 1024);
+  if (!spawned) {
+    refuse(spawned.err().code == errc::rejected ? "agent_memory" : "", spawned.err().message);
+    return;
+  }
+  agent_entry agent;
+  agent.id = random_id(st, "agent-");
+  agent.actor = *spawned;
+  agent.kind = "replica";
+  agent.layout = layout;
+  agent.memory_bytes = estimate_agent_memory(layout, task.shard->num_samples());
+  agent.job_id = task.job_id;
+  task.agent_id = agent.id;
+  st.agents.emplace(agent.id, std::move(agent));
+  update_agent_metrics(st);
+  st.log->info("replica started job={} replica={} attempt={} coordinator={} samples={} round={}",
+               task.job_id, task.replica, task.attempt, task.coordinator_id,
+               task.shard->num_samples(), assign.round());
+  st.replicas.emplace(key, std::move(task));
+  train_round(self, key, assign.round(), assign.round_epochs(), {});
+}
+
+void on_round(manager_actor* self, const inbound_neural& inbound) {
+  auto& st = self->state;
+  const auto& round = inbound.message.round();
+  const auto key = replica_key(round.job_id(), round.replica());
+  auto found = st.replicas.find(key);
+  if (found == st.replicas.end() || found->second.attempt != round.attempt()) {
+    replica_task missing;
+    missing.job_id = round.job_id();
+    missing.replica = round.replica();
+    missing.attempt = round.attempt();
+    missing.coordinator_id = inbound.from_id;
+    missing.coordinator_address = inbound.from_address;
+    send_report(self, missing, round.round(), nullptr,
+                "node " + st.node_name + " runs no replica " + std::to_string(round.replica()) +
+                    " of job " + round.job_id() + " at attempt " + std::to_string(round.attempt()));
+    return;
+  }
+  found->second.last_heard = clock::now();
+  train_round(self, key, round.round(), round.round_epochs(),
+              std::vector<neural::scalar>(round.weights().begin(), round.weights().end()));
+}
+
+void on_report(manager_actor* self, const inbound_neural& inbound) {
+  auto& st = self->state;
+  const auto& report = inbound.message.report();
+  auto found = st.jobs.find(report.job_id());
+  if (found == st.jobs.end()) {
+    return;
+  }
+  auto& job = found->second;
+  if (job.state != "running" || job.publishing || report.replica() >= job.replicas.size()) {
+    return;
+  }
+  auto& slot = job.replicas[report.replica()];
+  if (slot.attempt != report.attempt() || slot.node_id != inbound.from_id ||
+      report.round() != job.round) {
+    return;
+  }
+  slot.last_heard = clock::now();
+  if (!report.error().empty()) {
+    replace_replica(self, job, report.replica(), "replica error on " + slot.node_name + ": " + report.error());
+    return;
+  }
+  slot.reported = true;
+  slot.weights.assign(report.weights().begin(), report.weights().end());
+  slot.mse = report.mse();
+  const bool all = std::all_of(job.replicas.begin(), job.replicas.end(),
+                               [](const replica_slot& s) { return s.reported; });
+  if (all) {
+    complete_round(self, job);
+  }
+}
+
+}  // namespace
+
+void update_job_metrics(manager_state& state) {
+  if (state.config.metrics == nullptr) {
+    return;
+  }
+  std::map<std::string, double> by_state{
+      {"queued", 0}, {"running", 0}, {"completed", 0}, {"failed", 0}, {"cancelled", 0}};
+  double rate = 0;
+  for (const auto& [id, job] : state.jobs) {
+    by_state[job.state] += 1;
+    if (job.state == "running") {
+      rate += job.epochs_per_second;
+    }
+  }
+  for (const auto& [name, count] : by_state) {
+    state.config.metrics->jobs.Add({{"state", name}}).Set(count);
+  }
+  state.config.metrics->epochs_per_second.Add({}).Set(rate);
+}
+
+void submit_job(manager_actor* self, neural_api_request& request) {
+  auto& st = self->state;
+  mesh::v1::JobRequest body;
+  if (auto parsed = parse_json(request.request.body, body); !parsed) {
+    request.respond(error_reply(parsed.err()));
+    return;
+  }
+  if (auto valid = validate_request(body); !valid) {
+    request.respond(error_reply(valid.err()));
+    return;
+  }
+  job_record job;
+  job.id = random_id(st, "job-");
+  job.seed = body.has_seed() ? body.seed() : st.rng();
+  job.epochs_per_round = body.epochs_per_round();
+  job.request = std::move(body);
+  job.sequence = ++st.job_sequence;
+  st.log->info("job queued id={} train_path={} replicas={} max_epochs={} algorithm={}", job.id,
+               job.request.train_path(), job.request.replicas(), job.request.max_epochs(),
+               job.request.algorithm());
+  const auto status = describe(job);
+  const auto id = job.id;
+  st.jobs.emplace(id, std::move(job));
+  drop_old_jobs(st);
+  update_job_metrics(st);
+  self->send(self, job_load_atom::value, id);
+  request.respond(json_response(status, 202));
+}
+
+void start_job(manager_actor* self, const std::string& job_id) {
+  auto& st = self->state;
+  auto found = st.jobs.find(job_id);
+  if (found == st.jobs.end() || found->second.state != "queued") {
+    return;
+  }
+  auto& job = found->second;
+  // NOTE: the data set is read on the manager's thread, so other requests to
+  // this node's manager wait while a large file is parsed.
+  if (auto prepared = prepare_job(self, job); !prepared) {
+    end_job(self, job, "failed", prepared.err().message);
+    return;
+  }
+  job.state = "running";
+  job.round = 0;
+  job.round_epochs = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(job.epochs_per_round, job.request.max_epochs()));
+  job.round_started = clock::now();
+  st.log->info("job running id={} train_samples={} test_samples={} weights={} replicas={}", job.id,
+               job.train->num_samples(), job.test ? job.test->num_samples() : 0,
+               job.layout.num_weights(), job.replicas.size());
+  for (auto& slot : job.replicas) {
+    if (auto sent = send_assign(self, job, slot); !sent) {
+      end_job(self, job, "failed", sent.err().message);
+      return;
+    }
+  }
+  update_job_metrics(st);
+}
+
+void list_jobs(manager_actor* self, neural_api_request& request) {
+  std::vector<const job_record*> ordered;
+  for (const auto& [id, job] : self->state.jobs) {
+    ordered.push_back(&job);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const job_record* a, const job_record* b) { return a->sequence < b->sequence; });
+  mesh::v1::JobList list;
+  for (const auto* job : ordered) {
+    *list.add_jobs() = describe(*job);
+  }
+  request.respond(json_response(list));
+}
+
+void get_job(manager_actor* self, neural_api_request& request) {
+  const auto id = request.request.params["id"];
+  auto found = self->state.jobs.find(id);
+  if (found == self->state.jobs.end()) {
+    request.respond(error_reply(fail(
+        errc::not_found, "no job with id '" + id + "' on this node; ask the node that received it")));
+    return;
+  }
+  request.respond(json_response(describe(found->second)));
+}
+
+void cancel_job(manager_actor* self, neural_api_request& request) {
+  const auto id = request.request.params["id"];
+  auto found = self->state.jobs.find(id);
+  if (found == self->state.jobs.end()) {
+    request.respond(error_reply(fail(errc::not_found, "no job with id '" + id + "' on this node")));
+    return;
+  }
+  auto& job = found->second;
+  if (job.ended) {
+    request.respond(http::error_response(409, "conflict", "job '" + id + "' already ended in state " + job.state));
+    return;
+  }
+  end_job(self, job, "cancelled", std::nullopt);
+  request.respond(json_response(describe(job)));
+}
+
+void check_jobs(manager_actor* self) {
+  auto& st = self->state;
+  const auto now = clock::now();
+  std::shared_ptr<const board_snapshot> snapshot;
+  if (st.config.board != nullptr) {
+    snapshot = st.config.board->snapshot();
+  }
+  auto node_state = [&snapshot](const std::string& node_id) -> std::optional<membership::member_state> {
+    if (!snapshot) {
+      return membership::member_state::alive;
+    }
+    for (const auto& member : snapshot->members) {
+      if (member.info.node_id == node_id) {
+        return member.state;
+      }
+    }
+    return std::nullopt;
+  };
+
+  for (auto& [id, job] : st.jobs) {
+    if (job.state != "running" || job.publishing) {
+      continue;
+    }
+    for (std::size_t i = 0; i < job.replicas.size() && job.state == "running"; ++i) {
+      const auto& slot = job.replicas[i];
+      if (slot.reported) {
+        continue;
+      }
+      const auto state = node_state(slot.node_id);
+      if (!state || *state == membership::member_state::dead ||
+          *state == membership::member_state::left) {
+        replace_replica(self, job, i,
+                        "node " + slot.node_name + " is " +
+                            (state ? std::string(membership::to_string(*state)) : "gone"));
+      } else if (now - slot.last_heard > st.config.limits.replica_timeout) {
+        replace_replica(self, job, i,
+                        "no report from node " + slot.node_name + " for " +
+                            std::to_string(st.config.limits.replica_timeout.count()) + " ms");
+      }
+    }
+  }
+
+  // Replicas whose coordinator went silent for long are stopped.
+  const auto orphan_after = std::max<std::chrono::milliseconds>(3 * st.config.limits.replica_timeout,
+                                                                std::chrono::minutes(1));
+  std::vector<std::string> orphans;
+  for (const auto& [key, task] : st.replicas) {
+    if (now - task.last_heard > orphan_after) {
+      orphans.push_back(key);
+    }
+  }
+  for (const auto& key : orphans) {
+    st.log->warn("replica stopped: no message from its coordinator key={}", key);
+    stop_replica(self, key);
+  }
+  update_job_metrics(st);
+}
+
+void handle_neural_message(manager_actor* self, inbound_neural& inbound) {
+  using kind = mesh::v1::NeuralMessage::KindCase;
+  switch (inbound.message.kind_case()) {
+    case kind::kAssign:
+      on_assign(self, inbound);
+      return;
+    case kind::kRound:
+      on_round(self, inbound);
+      return;
+    case kind::kReport:
+      on_report(self, inbound);
+      return;
+    case kind::kStop: {
+      const auto& stop = inbound.message.stop();
+      const auto key = replica_key(stop.job_id(), stop.replica());
+      auto found = self->state.replicas.find(key);
+      if (found != self->state.replicas.end() && found->second.attempt <= stop.attempt() &&
+          found->second.coordinator_id == inbound.from_id) {
+        self->state.log->info("replica stopped job={} replica={}", stop.job_id(), stop.replica());
+        stop_replica(self, key);
+      }
+      return;
+    }
+    case kind::KIND_NOT_SET:
+      return;
+  }
+}
+
+}  // namespace detail
+
+}  // namespace mesh::actors

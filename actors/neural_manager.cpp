@@ -1,0 +1,806 @@
+#include "mesh/actors/neural_manager.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "mesh/telemetry/metrics.hpp"
+#include "mesh/wire/transport.hpp"
+#include "neural_manager_state.hpp"
+
+namespace mesh::actors {
+
+namespace detail {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto job_tick_period = 500ms;
+// Bounds of one inference request.
+constexpr std::size_t max_infer_rows = 10000;
+// Pages of final vertices read at start to find models decided earlier.
+constexpr std::size_t max_index_pages = 1000;
+constexpr auto dag_request_timeout = 10s;
+
+unsigned status_for(errc code) {
+  switch (code) {
+    case errc::invalid_argument:
+    case errc::decode_error:
+      return 400;
+    case errc::not_found:
+      return 404;
+    case errc::rejected:
+    case errc::too_large:
+      return 429;
+    case errc::timed_out:
+      return 504;
+    case errc::closed:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+}  // namespace
+
+std::string to_json(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  // Printing a message built here cannot fail, so the status is not checked.
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+result<void> parse_json(const std::string& body, google::protobuf::Message& message) {
+  if (body.empty()) {
+    return fail(errc::invalid_argument, "missing JSON body");
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(body, &message, options);
+  if (!status.ok()) {
+    return fail(errc::invalid_argument, "invalid JSON body: " + status.ToString());
+  }
+  return {};
+}
+
+http::response json_response(const google::protobuf::Message& message, unsigned status) {
+  return http::response{status, "application/json", to_json(message)};
+}
+
+http::response error_reply(const error& reason) {
+  return http::error_response(status_for(reason.code), to_string(reason.code), reason.message);
+}
+
+std::string random_id(manager_state& state, std::string_view prefix) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string id(prefix);
+  auto value = state.rng();
+  for (int i = 0; i < 16; ++i) {
+    id.push_back(digits[value & 0xfU]);
+    value >>= 4U;
+  }
+  return id;
+}
+
+std::size_t counted_agents(const manager_state& state) {
+  return static_cast<std::size_t>(std::count_if(
+      state.agents.begin(), state.agents.end(),
+      [](const auto& entry) { return entry.second.kind != "model"; }));
+}
+
+void count_refusal(manager_state& state, const std::string& reason) {
+  if (state.config.metrics != nullptr) {
+    state.config.metrics->refusals.Add({{"reason", reason}}).Increment();
+  }
+}
+
+void update_agent_metrics(manager_state& state) {
+  if (state.config.metrics == nullptr) {
+    return;
+  }
+  std::map<std::string, double> by_kind{{"api", 0}, {"replica", 0}, {"model", 0}};
+  for (const auto& [id, agent] : state.agents) {
+    by_kind[agent.kind] += 1;
+  }
+  for (const auto& [kind, count] : by_kind) {
+    state.config.metrics->agents_active.Add({{"kind", kind}}).Set(count);
+  }
+}
+
+void remove_agent(manager_actor* self, const std::string& id) {
+  auto& st = self->state;
+  auto found = st.agents.find(id);
+  if (found == st.agents.end()) {
+    return;
+  }
+  self->send_exit(found->second.actor, caf::exit_reason::user_shutdown);
+  st.log->debug("agent stopped id={} kind={}", id, found->second.kind);
+  if (found->second.kind == "model") {
+    st.loaded.erase(found->second.model_id);
+  }
+  st.agents.erase(found);
+  update_agent_metrics(st);
+}
+
+void deliver(manager_actor* self, const std::string& node_id, const std::string& address,
+             const mesh::v1::NeuralMessage& message) {
+  auto& st = self->state;
+  if (node_id == st.node_id) {
+    self->send(self, inbound_neural{st.node_id, st.address, message});
+    return;
+  }
+  if (st.transport == nullptr) {
+    return;
+  }
+  auto sent = st.transport->send(address, mesh::v1::MESSAGE_KIND_NEURAL, message.SerializeAsString());
+  std::uint64_t suppressed = 0;
+  if (!sent && st.send_errors.allow(suppressed)) {
+    st.log->warn("send failed node={} address={} error={} suppressed={}", node_id, address,
+                 sent.err().message, suppressed);
+  }
+}
+
+namespace {
+
+std::vector<std::uint32_t> layer_sizes(const neural::topology& layout) {
+  std::vector<std::uint32_t> sizes;
+  for (const auto& layer : layout.layers) {
+    sizes.push_back(static_cast<std::uint32_t>(layer.size));
+  }
+  return sizes;
+}
+
+mesh::v1::AgentInfo describe(const agent_entry& agent) {
+  mesh::v1::AgentInfo info;
+  info.set_id(agent.id);
+  info.set_kind(agent.kind);
+  for (auto size : layer_sizes(agent.layout)) {
+    info.add_layers(size);
+  }
+  info.set_num_weights(agent.layout.num_weights());
+  info.set_memory_bytes(agent.memory_bytes);
+  info.set_job_id(agent.job_id);
+  info.set_model_id(agent.model_id);
+  return info;
+}
+
+std::size_t memory_limit(const manager_state& state) {
+  return static_cast<std::size_t>(state.config.limits.max_agent_memory_mb) * 1024 * 1024;
+}
+
+// ----- agents -----
+
+result<neural::activation_function> activation_or(const std::string& field,
+                                                  const std::string& name,
+                                                  neural::activation_function fallback) {
+  if (name.empty()) {
+    return fallback;
+  }
+  auto parsed = neural::parse_activation_function(name);
+  if (!parsed) {
+    return fail(errc::invalid_argument, field + ": " + parsed.err().message);
+  }
+  return *parsed;
+}
+
+result<neural::training_algorithm> algorithm_or(const std::string& name) {
+  if (name.empty()) {
+    return neural::training_algorithm::rprop;
+  }
+  auto parsed = neural::parse_training_algorithm(name);
+  if (!parsed) {
+    return fail(errc::invalid_argument, "algorithm: " + parsed.err().message);
+  }
+  return *parsed;
+}
+
+void add_agent(manager_actor* self, neural_api_request& request, agent_spec spec,
+               std::string model_id) {
+  auto& st = self->state;
+  const auto layout = spec.model.net.layout();
+  auto spawned = spawn_neural_agent(self->system(), std::move(spec), memory_limit(st));
+  if (!spawned) {
+    if (spawned.err().code == errc::rejected) {
+      count_refusal(st, "agent_memory");
+    }
+    request.respond(error_reply(spawned.err()));
+    return;
+  }
+  agent_entry agent;
+  agent.id = random_id(st, "agent-");
+  agent.actor = *spawned;
+  agent.kind = "api";
+  agent.layout = layout;
+  agent.memory_bytes = estimate_agent_memory(layout, 0);
+  agent.model_id = std::move(model_id);
+  st.log->info("agent spawned id={} weights={} model={}", agent.id, layout.num_weights(),
+               agent.model_id);
+  auto info = describe(agent);
+  st.agents.emplace(agent.id, std::move(agent));
+  update_agent_metrics(st);
+  request.respond(json_response(info, 201));
+}
+
+void load_model_payload(manager_actor* self, const std::string& model_id,
+                        std::function<void(result<neural::model>, std::vector<std::string>)> done);
+
+void spawn_agent(manager_actor* self, neural_api_request& request) {
+  auto& st = self->state;
+  mesh::v1::AgentSpawnRequest body;
+  if (auto parsed = parse_json(request.request.body, body); !parsed) {
+    request.respond(error_reply(parsed.err()));
+    return;
+  }
+  if (counted_agents(st) >= st.config.limits.max_agents) {
+    count_refusal(st, "max_agents");
+    request.respond(error_reply(fail(
+        errc::rejected, "this node already runs " + std::to_string(counted_agents(st)) +
+                            " agents, the limit is neural.max_agents = " +
+                            std::to_string(st.config.limits.max_agents))));
+    return;
+  }
+  auto algorithm = algorithm_or(body.algorithm());
+  if (!algorithm) {
+    request.respond(error_reply(algorithm.err()));
+    return;
+  }
+  neural::training_params params;
+  params.algorithm = *algorithm;
+
+  if (!body.model_id().empty()) {
+    if (body.layers_size() > 0) {
+      request.respond(error_reply(
+          fail(errc::invalid_argument, "layers: give either layers or model_id, not both")));
+      return;
+    }
+    auto pending = std::make_shared<neural_api_request>(std::move(request));
+    const auto model_id = body.model_id();
+    load_model_payload(self, model_id,
+                       [self, pending, params, model_id](result<neural::model> loaded,
+                                                         std::vector<std::string>) {
+                         if (!loaded) {
+                           pending->respond(error_reply(loaded.err()));
+                           return;
+                         }
+                         add_agent(self, *pending, agent_spec{std::move(*loaded), params}, model_id);
+                       });
+    return;
+  }
+
+  if (body.layers_size() < 2) {
+    request.respond(error_reply(fail(
+        errc::invalid_argument,
+        "layers: give at least two layer sizes (input and output), for example [2, 3, 1]")));
+    return;
+  }
+  auto hidden = activation_or("activation_hidden", body.activation_hidden(),
+                              neural::activation_function::sigmoid_symmetric);
+  auto output = activation_or("activation_output", body.activation_output(),
+                              neural::activation_function::sigmoid_symmetric);
+  if (!hidden || !output) {
+    request.respond(error_reply(!hidden ? hidden.err() : output.err()));
+    return;
+  }
+  std::vector<std::size_t> sizes(body.layers().begin(), body.layers().end());
+  const auto layout = neural::topology::standard(sizes, *hidden, *output);
+  if (auto valid = layout.validate(); !valid) {
+    request.respond(error_reply(fail(errc::invalid_argument, "layers: " + valid.err().message)));
+    return;
+  }
+  auto net = neural::network::create(layout);
+  if (!net) {
+    request.respond(error_reply(fail(errc::invalid_argument, "layers: " + net.err().message)));
+    return;
+  }
+  std::mt19937_64 rng(body.has_seed() ? body.seed() : st.rng());
+  net->randomize_weights(rng);
+  add_agent(self, request, agent_spec{neural::model{std::move(*net), std::nullopt, std::nullopt}, params},
+            "");
+}
+
+void list_agents(manager_actor* self, neural_api_request& request) {
+  mesh::v1::AgentList list;
+  for (const auto& [id, agent] : self->state.agents) {
+    *list.add_agents() = describe(agent);
+  }
+  request.respond(json_response(list));
+}
+
+void kill_agent(manager_actor* self, neural_api_request& request) {
+  auto& st = self->state;
+  const auto id = request.request.params["id"];
+  auto found = st.agents.find(id);
+  if (found == st.agents.end()) {
+    request.respond(error_reply(fail(errc::not_found, "no agent with id '" + id + "' on this node")));
+    return;
+  }
+  if (found->second.kind == "replica") {
+    request.respond(error_reply(fail(
+        errc::invalid_argument, "agent '" + id + "' is a replica of job '" + found->second.job_id +
+                                    "'; cancel the job on its coordinator instead")));
+    return;
+  }
+  auto info = describe(found->second);
+  remove_agent(self, id);
+  st.log->info("agent terminated id={}", id);
+  request.respond(json_response(info));
+}
+
+// ----- models -----
+
+// Fills a ModelInfo from a decoded NeuralModel message.
+mesh::v1::ModelInfo summarize(const std::string& id, const mesh::v1::NeuralModel& message,
+                              const neural::model& decoded, const std::string& author) {
+  mesh::v1::ModelInfo info;
+  info.set_id(id);
+  const auto& layout = decoded.net.layout();
+  for (auto size : layer_sizes(layout)) {
+    info.add_layers(size);
+  }
+  if (layout.layers.size() > 2) {
+    info.set_activation_hidden(std::string(neural::to_string(layout.layers[1].activation)));
+  }
+  info.set_activation_output(std::string(neural::to_string(layout.layers.back().activation)));
+  info.set_num_weights(decoded.net.num_weights());
+  for (const auto& name : message.class_names()) {
+    info.add_class_names(name);
+  }
+  if (decoded.training) {
+    info.set_algorithm(std::string(neural::to_string(decoded.training->algorithm)));
+    info.set_epochs(decoded.training->epochs);
+    info.set_final_mse(decoded.training->final_mse);
+    info.set_dataset_name(decoded.training->dataset_name);
+    info.set_dataset_sha256(decoded.training->dataset_sha256);
+  }
+  info.set_author_id(author);
+  return info;
+}
+
+struct decoded_model {
+  neural::model model;
+  std::vector<std::string> class_names;
+  mesh::v1::ModelInfo info;
+};
+
+result<decoded_model> decode_vertex(const std::string& id, const dag::vertex& vertex) {
+  if (vertex.content_type != neural_model_content_type) {
+    return fail(errc::not_found, "vertex '" + id + "' is not a model: its content type is '" +
+                                     vertex.content_type + "'");
+  }
+  mesh::v1::NeuralModel message;
+  if (!message.ParseFromString(vertex.payload)) {
+    return fail(errc::decode_error, "model '" + id + "' is not a valid NeuralModel");
+  }
+  auto decoded = neural::from_proto(message);
+  if (!decoded) {
+    return fail(errc::decode_error, "model '" + id + "': " + decoded.err().message);
+  }
+  if (!message.class_names().empty() &&
+      static_cast<std::size_t>(message.class_names_size()) != decoded->net.num_outputs()) {
+    return fail(errc::decode_error, "model '" + id + "' names " +
+                                        std::to_string(message.class_names_size()) +
+                                        " classes for " +
+                                        std::to_string(decoded->net.num_outputs()) + " outputs");
+  }
+  auto info = summarize(id, message, *decoded, vertex.author_id);
+  std::vector<std::string> class_names(message.class_names().begin(), message.class_names().end());
+  return decoded_model{std::move(*decoded), std::move(class_names), std::move(info)};
+}
+
+// Loads the final model `model_id` from the DAG and passes it to `done`.
+void load_model_payload(manager_actor* self, const std::string& model_id,
+                        std::function<void(result<neural::model>, std::vector<std::string>)> done) {
+  auto& st = self->state;
+  if (!st.config.dag) {
+    done(fail(errc::closed, "this node runs without a DAG, so it cannot load model '" + model_id + "'"),
+         {});
+    return;
+  }
+  self->request(st.config.dag, dag_request_timeout, vertex_atom::value, model_id)
+      .then(
+          [self, model_id, done](const dag_vertex_view& view) {
+            if (!view.found) {
+              done(fail(errc::not_found, "no model with id '" + model_id + "' in the DAG"), {});
+              return;
+            }
+            if (view.state != dag::vertex_state::final) {
+              done(fail(errc::not_found, "model '" + model_id +
+                                             "' is not final yet; retry once the DAG decided it"),
+                   {});
+              return;
+            }
+            auto decoded = decode_vertex(model_id, view.vertex);
+            if (!decoded) {
+              done(decoded.err(), {});
+              return;
+            }
+            self->state.models[model_id] = model_entry{decoded->info};
+            done(std::move(decoded->model), std::move(decoded->class_names));
+          },
+          [self, model_id, done](const caf::error& err) {
+            done(fail(errc::timed_out, "DAG lookup of model '" + model_id +
+                                           "' failed: " + self->system().render(err)),
+                 {});
+          });
+}
+
+void list_models(manager_actor* self, neural_api_request& request) {
+  auto& st = self->state;
+  mesh::v1::ModelList list;
+  for (const auto& [id, entry] : st.models) {
+    auto* info = list.add_models();
+    *info = entry.info;
+    info->set_loaded(st.loaded.contains(id));
+  }
+  request.respond(json_response(list));
+}
+
+void get_model(manager_actor* self, neural_api_request& request) {
+  auto& st = self->state;
+  const auto id = request.request.params["id"];
+  if (auto found = st.models.find(id); found != st.models.end()) {
+    auto info = found->second.info;
+    info.set_loaded(st.loaded.contains(id));
+    request.respond(json_response(info));
+    return;
+  }
+  auto pending = std::make_shared<neural_api_request>(std::move(request));
+  load_model_payload(self, id, [self, pending, id](result<neural::model> loaded, std::vector<std::string>) {
+    if (!loaded) {
+      pending->respond(error_reply(loaded.err()));
+      return;
+    }
+    auto info = self->state.models[id].info;
+    info.set_loaded(self->state.loaded.contains(id));
+    pending->respond(json_response(info));
+  });
+}
+
+// ----- inference -----
+
+struct infer_call {
+  neural_api_request request;
+  std::string model_id;
+  neural::matrix inputs;
+  clock::time_point started = clock::now();
+};
+
+void finish_inference(manager_state& state, infer_call& call, const std::string& outcome,
+                      http::response response) {
+  if (state.config.metrics != nullptr) {
+    state.config.metrics->inference_requests.Add({{"outcome", outcome}}).Increment();
+    if (outcome == "ok") {
+      const std::chrono::duration<double> elapsed = clock::now() - call.started;
+      state.config.metrics->inference_seconds
+          .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                           0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                           0.5, 1, 2.5, 5})
+          .Observe(elapsed.count());
+    }
+  }
+  call.request.respond(std::move(response));
+}
+
+void evict_models(manager_actor* self) {
+  auto& st = self->state;
+  const std::size_t limit = static_cast<std::size_t>(st.config.limits.model_cache_mb) * 1024 * 1024;
+  std::size_t total = 0;
+  for (const auto& [id, model] : st.loaded) {
+    total += model.bytes;
+  }
+  while (total > limit && !st.loaded.empty()) {
+    auto oldest = std::min_element(st.loaded.begin(), st.loaded.end(), [](const auto& a, const auto& b) {
+      return a.second.last_used < b.second.last_used;
+    });
+    total -= oldest->second.bytes;
+    st.log->info("model unloaded from the inference cache id={} bytes={}", oldest->first,
+                 oldest->second.bytes);
+    const auto agent_id = oldest->second.agent_id;
+    st.loaded.erase(oldest);
+    remove_agent(self, agent_id);
+  }
+}
+
+void run_inference(manager_actor* self, std::shared_ptr<infer_call> call) {
+  auto& st = self->state;
+  auto found = st.loaded.find(call->model_id);
+  if (found == st.loaded.end()) {
+    finish_inference(st, *call, "error",
+                     error_reply(fail(errc::not_found, "model '" + call->model_id +
+                                                           "' was unloaded; retry the request")));
+    return;
+  }
+  found->second.last_used = ++st.use_counter;
+  const bool classifier = found->second.classifier;
+  const auto agent = st.agents.at(found->second.agent_id).actor;
+  self->request(agent, st.config.limits.inference_timeout, neural_infer_atom::value,
+                agent_infer_request{std::move(call->inputs)})
+      .then(
+          [self, call, classifier](const agent_infer_reply& reply) {
+            auto& state = self->state;
+            if (!reply.ok) {
+              finish_inference(state, *call, "invalid",
+                               error_reply(fail(errc::invalid_argument, "inputs: " + reply.error)));
+              return;
+            }
+            mesh::v1::InferReply out;
+            out.set_model_id(call->model_id);
+            for (Eigen::Index col = 0; col < reply.outputs.cols(); ++col) {
+              auto* row = out.add_outputs();
+              Eigen::Index best = 0;
+              for (Eigen::Index r = 0; r < reply.outputs.rows(); ++r) {
+                row->add_values()->set_number_value(reply.outputs(r, col));
+                if (reply.outputs(r, col) > reply.outputs(best, col)) {
+                  best = r;
+                }
+              }
+              if (classifier) {
+                out.add_classes(static_cast<std::uint32_t>(best));
+              }
+            }
+            finish_inference(state, *call, "ok", json_response(out));
+          },
+          [self, call](const caf::error& err) {
+            auto& state = self->state;
+            count_refusal(state, "inference_timeout");
+            finish_inference(state, *call, "timed_out",
+                             error_reply(fail(errc::timed_out,
+                                              "inference on model '" + call->model_id +
+                                                  "' did not finish within neural.inference_timeout_ms = " +
+                                                  std::to_string(state.config.limits.inference_timeout.count()) +
+                                                  " ms: " + self->system().render(err))));
+          });
+}
+
+result<neural::matrix> parse_inputs(const mesh::v1::InferRequest& body) {
+  if (body.inputs_size() == 0) {
+    return fail(errc::invalid_argument, "inputs: give at least one input row");
+  }
+  if (static_cast<std::size_t>(body.inputs_size()) > max_infer_rows) {
+    return fail(errc::invalid_argument, "inputs: " + std::to_string(body.inputs_size()) +
+                                            " rows, at most " + std::to_string(max_infer_rows) +
+                                            " per request");
+  }
+  const int width = body.inputs(0).values_size();
+  if (width == 0) {
+    return fail(errc::invalid_argument, "inputs[0]: empty row");
+  }
+  neural::matrix inputs(width, body.inputs_size());
+  for (int row = 0; row < body.inputs_size(); ++row) {
+    const auto& values = body.inputs(row);
+    if (values.values_size() != width) {
+      return fail(errc::invalid_argument, "inputs[" + std::to_string(row) + "]: " +
+                                              std::to_string(values.values_size()) +
+                                              " values, the first row has " + std::to_string(width));
+    }
+    for (int i = 0; i < width; ++i) {
+      const auto& value = values.values(i);
+      if (!value.has_number_value() || !std::isfinite(value.number_value())) {
+        return fail(errc::invalid_argument, "inputs[" + std::to_string(row) + "][" +
+                                                std::to_string(i) + "]: expected a finite number");
+      }
+      inputs(i, row) = static_cast<neural::scalar>(value.number_value());
+    }
+  }
+  return inputs;
+}
+
+void infer(manager_actor* self, neural_api_request& request) {
+  auto& st = self->state;
+  auto call = std::make_shared<infer_call>();
+  call->model_id = request.request.params["id"];
+  call->request = std::move(request);
+
+  mesh::v1::InferRequest body;
+  if (auto parsed = parse_json(call->request.request.body, body); !parsed) {
+    finish_inference(st, *call, "invalid", error_reply(parsed.err()));
+    return;
+  }
+  auto inputs = parse_inputs(body);
+  if (!inputs) {
+    finish_inference(st, *call, "invalid", error_reply(inputs.err()));
+    return;
+  }
+  call->inputs = std::move(*inputs);
+
+  if (st.loaded.contains(call->model_id)) {
+    run_inference(self, call);
+    return;
+  }
+  load_model_payload(self, call->model_id,
+                     [self, call](result<neural::model> loaded, std::vector<std::string> classes) {
+                       auto& state = self->state;
+                       if (state.loaded.contains(call->model_id)) {
+                         run_inference(self, call);
+                         return;
+                       }
+                       if (!loaded) {
+                         const auto outcome = loaded.err().code == errc::not_found ? "not_found" : "error";
+                         finish_inference(state, *call, outcome, error_reply(loaded.err()));
+                         return;
+                       }
+                       const auto layout = loaded->net.layout();
+                       const auto bytes = estimate_agent_memory(layout, 0);
+                       auto spawned = spawn_neural_agent(self->system(),
+                                                         agent_spec{std::move(*loaded), {}},
+                                                         std::max(bytes, memory_limit(state)));
+                       if (!spawned) {
+                         finish_inference(state, *call, "error", error_reply(spawned.err()));
+                         return;
+                       }
+                       agent_entry agent;
+                       agent.id = random_id(state, "agent-");
+                       agent.actor = *spawned;
+                       agent.kind = "model";
+                       agent.layout = layout;
+                       agent.memory_bytes = bytes;
+                       agent.model_id = call->model_id;
+                       state.loaded[call->model_id] =
+                           loaded_model{agent.id, bytes, !classes.empty(), ++state.use_counter};
+                       state.log->info("model loaded for inference id={} agent={} bytes={}",
+                                       call->model_id, agent.id, bytes);
+                       state.agents.emplace(agent.id, std::move(agent));
+                       update_agent_metrics(state);
+                       evict_models(self);
+                       if (!state.loaded.contains(call->model_id)) {
+                         finish_inference(state, *call, "error",
+                                          error_reply(fail(errc::rejected,
+                                                           "model '" + call->model_id + "' needs " +
+                                                               std::to_string(bytes) +
+                                                               " bytes, more than neural.model_cache_mb allows")));
+                         return;
+                       }
+                       run_inference(self, call);
+                     });
+}
+
+// ----- wiring -----
+
+void dispatch(manager_actor* self, neural_api_request& request) {
+  switch (request.call) {
+    case neural_call::spawn_agent:
+      spawn_agent(self, request);
+      return;
+    case neural_call::list_agents:
+      list_agents(self, request);
+      return;
+    case neural_call::kill_agent:
+      kill_agent(self, request);
+      return;
+    case neural_call::submit_job:
+      submit_job(self, request);
+      return;
+    case neural_call::list_jobs:
+      list_jobs(self, request);
+      return;
+    case neural_call::get_job:
+      get_job(self, request);
+      return;
+    case neural_call::cancel_job:
+      cancel_job(self, request);
+      return;
+    case neural_call::list_models:
+      list_models(self, request);
+      return;
+    case neural_call::get_model:
+      get_model(self, request);
+      return;
+    case neural_call::infer:
+      infer(self, request);
+      return;
+  }
+}
+
+// Reads the final vertices page by page and indexes the models among them,
+// so a restarted node lists the models decided before it subscribed.
+void index_existing_models(manager_actor* self, std::uint64_t after, std::size_t pages) {
+  auto& st = self->state;
+  if (pages >= max_index_pages) {
+    st.log->warn("model index stopped after {} pages of final vertices", pages);
+    return;
+  }
+  dag_page_query query;
+  query.state = dag::vertex_state::final;
+  query.after = after;
+  query.limit = 100;
+  self->request(st.config.dag, dag_request_timeout, list_atom::value, query)
+      .then(
+          [self, pages](const dag_page& page) {
+            for (const auto& view : page.vertices) {
+              index_model(self->state, view.id_hex, view.vertex);
+            }
+            if (page.next != 0) {
+              index_existing_models(self, page.next, pages + 1);
+            }
+          },
+          [self](const caf::error& err) {
+            self->state.log->warn("reading the models already in the DAG failed error={}",
+                                  self->system().render(err));
+          });
+}
+
+caf::behavior running_behavior(manager_actor* self) {
+  auto timed = [self](auto&& step) {
+    const auto started = clock::now();
+    step();
+    if (self->state.config.actor_metrics != nullptr) {
+      self->state.config.actor_metrics->record_message("neural_manager", clock::now() - started);
+    }
+  };
+  return {
+      [self, timed](neural_api_request& request) { timed([&] { dispatch(self, request); }); },
+      [self, timed](inbound_neural& inbound) {
+        timed([&] { handle_neural_message(self, inbound); });
+      },
+      [self, timed](job_load_atom, const std::string& job_id) {
+        timed([&] { start_job(self, job_id); });
+      },
+      [self, timed](job_tick_atom) {
+        timed([&] { check_jobs(self); });
+        self->delayed_send(self, job_tick_period, job_tick_atom::value);
+      },
+      [self, timed](const dag_vertex_decided& decided) {
+        timed([&] {
+          if (decided.state == dag::vertex_state::final) {
+            index_model(self->state, decided.id_hex, decided.vertex);
+          }
+        });
+      },
+  };
+}
+
+caf::behavior manager_behavior(manager_actor* self, neural_manager_config config) {
+  self->state.config = std::move(config);
+  // Requests that arrive before the start message wait in the mailbox.
+  self->set_default_handler(caf::skip);
+  return {
+      [self](start_neural& start) {
+        auto& st = self->state;
+        st.transport = start.transport;
+        st.node_id = start.node_id;
+        st.node_name = start.node_name;
+        st.address = start.address;
+        st.started = true;
+        st.log->info("neural manager started id={} address={} max_agents={} dag={}", st.node_id,
+                     st.address, st.config.limits.max_agents, st.config.dag ? "yes" : "no");
+        self->set_default_handler(caf::print_and_drop);
+        self->become(running_behavior(self));
+        if (st.config.dag) {
+          self->send(st.config.dag, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
+          index_existing_models(self, 0, 0);
+        }
+        update_agent_metrics(st);
+        update_job_metrics(st);
+        self->delayed_send(self, job_tick_period, job_tick_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+void index_model(manager_state& state, const std::string& id, const dag::vertex& vertex) {
+  if (vertex.content_type != neural_model_content_type || state.models.contains(id)) {
+    return;
+  }
+  auto decoded = decode_vertex(id, vertex);
+  if (!decoded) {
+    state.log->warn("final model vertex is invalid id={} error={}", id, decoded.err().message);
+    return;
+  }
+  state.models[id] = model_entry{decoded->info};
+  state.log->info("model indexed id={} author={} weights={}", id, vertex.author_id,
+                  decoded->info.num_weights());
+}
+
+}  // namespace detail
+
+caf::actor spawn_neural_manager(caf::actor_system& system, neural_manager_config config) {
+  return system.spawn(detail::manager_behavior, std::move(config));
+}
+
+}  // namespace mesh::actors
