@@ -18,6 +18,7 @@
 #include "mesh/consensus/metrics.hpp"
 #include "mesh/crypto/hash.hpp"
 #include "mesh/crypto/identity.hpp"
+#include "mesh/dag/file_syncer.hpp"
 #include "mesh/telemetry/logging.hpp"
 #include "mesh/telemetry/metrics.hpp"
 #include "mesh/wire/transport.hpp"
@@ -28,15 +29,30 @@ namespace {
 
 using namespace std::chrono_literals;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using synced_atom = caf::atom_constant<caf::atom("synced")>;
 using steady = std::chrono::steady_clock;
 
 constexpr std::size_t latency_window = 2048;
+// Gauges and counters follow the engine at most this often.
+constexpr auto metrics_period = 250ms;
 constexpr std::size_t max_vertices_per_reply = 1024;
 constexpr std::size_t max_reply_bytes = 2 * 1024 * 1024;
 
-struct fetch_attempts {
+// A vertex this node lacks: a parent of a waiting vertex, or an id a peer
+// polled or announced as a tip.
+struct wanted_vertex {
+  std::string source;  // the peer that named it, asked first
+  steady::time_point since{};
+  steady::time_point last_request{};
   std::uint32_t attempts = 0;
-  steady::time_point last{};
+};
+
+// What a flush produced, held until the commits it depends on are durable.
+struct unreleased_batch {
+  std::uint64_t commit = 0;
+  std::vector<mesh::v1::Vertex> gossip;
+  std::vector<std::pair<caf::response_promise, dag_submit_reply>> replies;
+  std::vector<consensus::event> events;
 };
 
 struct dag_state {
@@ -56,6 +72,7 @@ struct dag_state {
   bool flush_scheduled = false;
   bool tick_scheduled = false;
   steady::time_point last_sync{};
+  steady::time_point last_metrics{};
 
   // Sent after the next commit: this node's new vertices and their replies.
   std::vector<mesh::v1::Vertex> own_outbox;
@@ -65,7 +82,14 @@ struct dag_state {
   std::deque<double> latencies_ms;
   std::unordered_map<dag::vertex_id, std::vector<caf::response_promise>> awaiting;
   std::vector<caf::actor> subscribers;
-  std::unordered_map<dag::vertex_id, fetch_attempts> fetching;
+  std::unordered_map<dag::vertex_id, wanted_vertex> wanted;
+
+  // Commits so far, and how many of them the syncer made durable.
+  std::uint64_t commits = 0;
+  std::uint64_t synced = 0;
+  std::deque<unreleased_batch> unreleased;
+  // Declared after the engine, so its thread stops before the store closes.
+  std::unique_ptr<dag::file_syncer> syncer;
 
   telemetry::rate_limiter send_errors{5, std::chrono::seconds(10)};
   telemetry::rate_limiter store_errors{5, std::chrono::seconds(10)};
@@ -195,9 +219,9 @@ void record_latency(dag_state& st, const dag::vertex_id& id) {
 
 // Reports the engine's decisions: awaiting requests, subscribers, metrics.
 // Runs only after the store committed them.
-void report_events(dag_actor* self) {
+void report_events(dag_actor* self, std::vector<consensus::event>& events) {
   auto& st = self->state;
-  for (auto& e : st.machine->take_events()) {
+  for (auto& e : events) {
     if (e.kind == consensus::event_kind::equivocation_detected) {
       st.log->warn("equivocation author={} sequence={} first={} second={}", e.author_id,
                    e.sequence, hex(e.conflicting_id), hex(e.id));
@@ -223,16 +247,43 @@ void report_events(dag_actor* self) {
 
 void publish_metrics(dag_actor* self) {
   auto& st = self->state;
-  if (st.config.metrics == nullptr) {
+  if (st.config.metrics == nullptr || steady::now() - st.last_metrics < metrics_period) {
     return;
   }
+  st.last_metrics = steady::now();
   const auto& store = st.machine->store();
   st.config.metrics->observe(*st.machine, store.count(dag::vertex_state::undecided),
                              store.count(dag::vertex_state::final),
                              store.count(dag::vertex_state::rejected));
 }
 
-// Commits the open transaction, then releases what waited for it.
+// Sends, answers and reports what depended on commits up to `commit`, now
+// that they are durable.
+void release_through(dag_actor* self, std::uint64_t commit) {
+  auto& st = self->state;
+  while (!st.unreleased.empty() && st.unreleased.front().commit <= commit) {
+    auto batch = std::move(st.unreleased.front());
+    st.unreleased.pop_front();
+    if (!batch.gossip.empty()) {
+      mesh::v1::DagMessage gossip;
+      for (auto& v : batch.gossip) {
+        *gossip.mutable_vertices()->add_vertices() = std::move(v);
+      }
+      for (const auto& member : st.member_ids) {
+        send_to(self, member, gossip);
+      }
+    }
+    for (auto& [promise, reply] : batch.replies) {
+      promise.deliver(std::move(reply));
+    }
+    report_events(self, batch.events);
+  }
+}
+
+// Commits the open transaction. What depends on it (this node's new
+// vertices, the replies to their submitters, decisions) waits until the
+// commit is durable: at once in sync_mode::on_commit, else when the syncer
+// reports the write-ahead log synced.
 void flush(dag_actor* self) {
   auto& st = self->state;
   st.flush_scheduled = false;
@@ -249,49 +300,80 @@ void flush(dag_actor* self) {
         st.log->error("vertex store commit failed error={} suppressed={}",
                       committed.err().message, suppressed);
       }
-    } else if (st.config.metrics != nullptr) {
-      st.config.metrics->record_commit(steady::now() - started);
+    } else {
+      ++st.commits;
+      if (st.config.metrics != nullptr) {
+        st.config.metrics->record_commit(steady::now() - started);
+      }
     }
   }
 
-  if (!st.own_outbox.empty()) {
-    mesh::v1::DagMessage gossip;
-    for (auto& v : st.own_outbox) {
-      *gossip.mutable_vertices()->add_vertices() = std::move(v);
-    }
-    st.own_outbox.clear();
-    for (const auto& member : st.member_ids) {
-      send_to(self, member, gossip);
-    }
+  auto events = st.machine->take_events();
+  if (!st.own_outbox.empty() || !st.submit_replies.empty() || !events.empty()) {
+    st.unreleased.push_back(unreleased_batch{st.commits, std::exchange(st.own_outbox, {}),
+                                             std::exchange(st.submit_replies, {}),
+                                             std::move(events)});
   }
-  for (auto& [promise, reply] : st.submit_replies) {
-    promise.deliver(std::move(reply));
-  }
-  st.submit_replies.clear();
-  report_events(self);
-}
-
-// Asks `from` for vertices this node lacks, each id at most once per fetch_retry.
-void fetch(dag_actor* self, const std::string& from, const std::vector<dag::vertex_id>& ids) {
-  auto& st = self->state;
-  mesh::v1::DagMessage message;
-  const auto now = steady::now();
-  for (const auto& id : ids) {
-    auto& attempt = st.fetching[id];
-    if (attempt.attempts > 0 && now - attempt.last < st.config.fetch_retry) {
-      continue;
-    }
-    ++attempt.attempts;
-    attempt.last = now;
-    message.mutable_fetch()->add_vertex_ids(id);
-  }
-  if (message.fetch().vertex_ids_size() == 0) {
+  if (st.syncer && st.commits > st.synced) {
+    st.syncer->request(st.commits);
     return;
   }
-  if (st.config.metrics != nullptr) {
-    st.config.metrics->count_fetch_sent(1);
+  release_through(self, st.commits);
+}
+
+// Records vertices this node lacks. They are requested from `source` once
+// fetch_delay has passed, since a vertex named by a peer is usually already
+// on its way here through the author's gossip.
+void want(dag_actor* self, const std::string& source, const std::vector<dag::vertex_id>& ids) {
+  auto& st = self->state;
+  const auto now = steady::now();
+  for (const auto& id : ids) {
+    if (!st.machine->store().has(id)) {
+      st.wanted.try_emplace(id, wanted_vertex{source, now, {}, 0});
+    }
   }
-  send_to(self, from, message);
+}
+
+// Requests the wanted vertices that are due: the first request goes to the
+// peer that named the vertex and asks for the vertex alone, retries go to a
+// random member and ask for ancestors too, because a vertex still missing
+// after one round trip usually means this node is behind. Drops ids that
+// arrived or ran out of attempts.
+void request_wanted(dag_actor* self) {
+  auto& st = self->state;
+  if (st.wanted.empty()) {
+    return;
+  }
+  const auto now = steady::now();
+  std::map<std::string, mesh::v1::DagMessage> requests;
+  std::uniform_int_distribution<std::size_t> pick(0, std::max<std::size_t>(st.member_ids.size(), 1) - 1);
+  for (auto it = st.wanted.begin(); it != st.wanted.end();) {
+    auto& w = it->second;
+    if (st.machine->store().has(it->first) || w.attempts >= st.config.max_fetch_attempts) {
+      it = st.wanted.erase(it);
+      continue;
+    }
+    const bool due = w.attempts == 0 ? now - w.since >= st.config.fetch_delay
+                                     : now - w.last_request >= st.config.fetch_retry;
+    if (due) {
+      const auto& peer = w.attempts == 0 || st.member_ids.empty() ? w.source
+                                                                   : st.member_ids[pick(st.rng)];
+      auto& fetch = *requests[peer].mutable_fetch();
+      fetch.add_vertex_ids(it->first);
+      if (w.attempts > 0) {
+        fetch.set_max_ancestors(static_cast<std::uint32_t>(st.config.fetch_ancestors));
+      }
+      ++w.attempts;
+      w.last_request = now;
+    }
+    ++it;
+  }
+  for (const auto& [peer, message] : requests) {
+    if (st.config.metrics != nullptr) {
+      st.config.metrics->count_fetch_sent(1);
+    }
+    send_to(self, peer, message);
+  }
 }
 
 void add_vertices(dag_actor* self, const std::string& from,
@@ -302,18 +384,13 @@ void add_vertices(dag_actor* self, const std::string& from,
   for (const auto& message : vertices) {
     auto outcome = st.machine->add_vertex(dag::from_proto(message), dag_state::now());
     if (!outcome.id.empty()) {
-      st.fetching.erase(outcome.id);
+      st.wanted.erase(outcome.id);
     }
     if (outcome.result == dag::validation_result::missing_parents) {
       missing.insert(missing.end(), outcome.missing_parents.begin(), outcome.missing_parents.end());
     }
   }
-  std::sort(missing.begin(), missing.end());
-  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
-  std::erase_if(missing, [&st](const dag::vertex_id& id) { return st.machine->store().has(id); });
-  if (!missing.empty()) {
-    fetch(self, from, missing);
-  }
+  want(self, from, missing);
 }
 
 // Replies with the requested vertices, each preceded by up to
@@ -330,7 +407,8 @@ void answer_fetch(dag_actor* self, const std::string& from, const mesh::v1::Vert
     // Breadth-first over the parents, then reversed: ancestors come first.
     std::vector<dag::vertex_id> walk{id};
     seen.insert(id);
-    for (std::size_t i = 0; i < walk.size() && walk.size() <= st.config.fetch_ancestors; ++i) {
+    const std::size_t limit = std::min<std::size_t>(request.max_ancestors(), st.config.fetch_ancestors) + 1;
+    for (std::size_t i = 0; i < walk.size() && walk.size() < limit; ++i) {
       auto v = store.get(walk[i]);
       if (!v) {
         continue;
@@ -388,9 +466,7 @@ void answer_poll(dag_actor* self, const std::string& from, const mesh::v1::PollR
   if (st.config.metrics != nullptr) {
     st.config.metrics->count_poll_answered();
   }
-  if (!unknown.empty()) {
-    fetch(self, from, unknown);
-  }
+  want(self, from, unknown);
 }
 
 void send_tips(dag_actor* self, const std::string& to, bool reply_requested) {
@@ -453,9 +529,7 @@ void handle_inbound(dag_actor* self, inbound_dag& inbound) {
           unknown.push_back(id);
         }
       }
-      if (!unknown.empty()) {
-        fetch(self, inbound.from_id, unknown);
-      }
+      want(self, inbound.from_id, unknown);
       if (message.tips().reply_requested()) {
         send_tips(self, inbound.from_id, false);
       }
@@ -464,25 +538,6 @@ void handle_inbound(dag_actor* self, inbound_dag& inbound) {
     case mesh::v1::DagMessage::BODY_NOT_SET:
       break;
   }
-}
-
-// Retries fetches of parents that waiting vertices still lack, each from a
-// random member, and drops ids that arrived or ran out of attempts.
-void retry_fetches(dag_actor* self) {
-  auto& st = self->state;
-  if (st.member_ids.empty()) {
-    return;
-  }
-  const auto missing = st.machine->missing_vertices();
-  std::unordered_set<dag::vertex_id> still_missing(missing.begin(), missing.end());
-  std::erase_if(st.fetching, [&](const auto& entry) {
-    return !still_missing.contains(entry.first) || entry.second.attempts >= st.config.max_fetch_attempts;
-  });
-  if (missing.empty()) {
-    return;
-  }
-  std::uniform_int_distribution<std::size_t> pick(0, st.member_ids.size() - 1);
-  fetch(self, st.member_ids[pick(st.rng)], missing);
 }
 
 void tick(dag_actor* self) {
@@ -496,8 +551,14 @@ void tick(dag_actor* self) {
       st.log->warn("vertices dropped: ancestry missing after {} ms count={}",
                    st.config.max_waiting.count(), expired);
     }
-    retry_fetches(self);
+    // Parents that a waiting vertex still lacks; a peer named them earlier,
+    // or any member may have them.
+    if (!st.member_ids.empty()) {
+      std::uniform_int_distribution<std::size_t> pick(0, st.member_ids.size() - 1);
+      want(self, st.member_ids[pick(st.rng)], st.machine->missing_vertices());
+    }
   }
+  request_wanted(self);
 
   const bool busy = st.machine->undecided_count() > 0 || st.machine->outstanding_polls() > 0;
   if (busy) {
@@ -511,7 +572,7 @@ void tick(dag_actor* self) {
   }
   publish_metrics(self);
 
-  const bool waiting = st.machine->waiting_count() > 0;
+  const bool waiting = st.machine->waiting_count() > 0 || !st.wanted.empty();
   st.tick_scheduled = true;
   self->delayed_send(self, busy || waiting ? st.config.poll_interval : st.config.idle_interval,
                      tick_atom::value);
@@ -563,7 +624,7 @@ dag_submit_reply submit(dag_actor* self, submit_vertex& request) {
   }
 
   open_batch(self);
-  auto outcome = st.machine->add_vertex(*signed_vertex, dag_state::now());
+  auto outcome = st.machine->add_own_vertex(*signed_vertex, dag_state::now());
   if (outcome.result != dag::validation_result::accepted) {
     const auto reason = std::string(dag::to_string(outcome.result));
     if (outcome.result == dag::validation_result::payload_too_large) {
@@ -597,6 +658,12 @@ caf::behavior running(dag_actor* self) {
       [self, timed](inbound_dag& inbound) { timed([&] { handle_inbound(self, inbound); }); },
       [self, timed](tick_atom) { timed([&] { tick(self); }); },
       [self, timed](flush_atom) { timed([&] { flush(self); }); },
+      [self, timed](synced_atom, std::uint64_t commit) {
+        timed([&] {
+          self->state.synced = std::max(self->state.synced, commit);
+          release_through(self, commit);
+        });
+      },
       [self, timed](submit_vertex& request) {
         auto promise = self->make_response_promise();
         timed([&] {
@@ -683,6 +750,14 @@ caf::behavior dag_behavior(dag_actor* self, dag_actor_config config) {
   st.machine = st.config.engine;
   st.rng.seed(st.config.seed);
   st.next_sequence = first_sequence(st);
+  if (!st.config.wal_file.empty()) {
+    const auto address = self->address();
+    st.syncer = std::make_unique<dag::file_syncer>(st.config.wal_file, [address](std::uint64_t commit) {
+      if (auto target = caf::actor_cast<caf::actor>(address)) {
+        caf::anon_send(target, synced_atom::value, commit);
+      }
+    });
+  }
   self->set_down_handler([self](const caf::down_msg& down) {
     std::erase_if(self->state.subscribers,
                   [&down](const caf::actor& listener) { return listener.address() == down.source; });
@@ -706,6 +781,10 @@ caf::behavior dag_behavior(dag_actor* self, dag_actor_config config) {
 }  // namespace
 
 caf::actor spawn_dag_actor(caf::actor_system& system, dag_actor_config config) {
+  // NOTE: a store commit waits for fsync on a scheduler thread, so the other
+  // actors of the node run on the remaining threads meanwhile. Spawning this
+  // actor detached made node::stop() hang in await_all_actors_done() with
+  // CAF 0.17, so it stays scheduled.
   return system.spawn(dag_behavior, std::move(config));
 }
 

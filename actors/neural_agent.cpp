@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "mesh/telemetry/logging.hpp"
 
@@ -99,6 +101,64 @@ void run_slice(agent_actor* self) {
   self->send(self, slice_atom::value);
 }
 
+// Checks that `data` fits the network and the agent's memory limit; returns
+// the refusal reason ("" for an invalid request) and message, or nothing.
+std::optional<std::pair<std::string, std::string>> check_data(const agent_state& state,
+                                                              const neural::dataset* data) {
+  if (data == nullptr) {
+    return std::pair<std::string, std::string>{"", "request without a data set"};
+  }
+  if (data->num_inputs() != state.net->num_inputs() ||
+      data->num_outputs() != state.net->num_outputs()) {
+    return std::pair<std::string, std::string>{
+        "", "data set has " + std::to_string(data->num_inputs()) + " inputs and " +
+                std::to_string(data->num_outputs()) + " outputs, the network expects " +
+                std::to_string(state.net->num_inputs()) + " and " +
+                std::to_string(state.net->num_outputs())};
+  }
+  const auto needed = estimate_agent_memory(state.net->layout(), data->num_samples());
+  if (needed > state.max_memory_bytes) {
+    return std::pair<std::string, std::string>{
+        "agent_memory", "training on " + std::to_string(data->num_samples()) +
+                            " samples needs an estimated " + std::to_string(needed) +
+                            " bytes, above the agent memory limit of " +
+                            std::to_string(state.max_memory_bytes) +
+                            " bytes (neural.max_agent_memory_mb)"};
+  }
+  return std::nullopt;
+}
+
+agent_gradient_reply compute_gradient(agent_actor* self, const agent_gradient_request& request) {
+  auto& state = self->state;
+  agent_gradient_reply reply;
+  if (state.run) {
+    reply.refusal = "busy";
+    reply.error = "the agent is training; wait for the running request";
+    return reply;
+  }
+  if (auto invalid = check_data(state, request.data.get())) {
+    reply.refusal = invalid->first;
+    reply.error = invalid->second;
+    return reply;
+  }
+  if (!request.weights.empty()) {
+    if (auto set = state.net->set_weights(request.weights); !set) {
+      reply.error = "weights: " + set.err().message;
+      return reply;
+    }
+  }
+  // NOTE: the whole shard is processed in this one message, not in slices,
+  // so an inference request to this agent waits for one epoch of its shard.
+  auto computed = state.trainer->compute_gradient(*state.net, *request.data);
+  if (!computed) {
+    reply.error = computed.err().message;
+    return reply;
+  }
+  reply.ok = true;
+  reply.gradient = std::move(*computed);
+  return reply;
+}
+
 caf::behavior agent_behavior(agent_actor* self, agent_spec spec, std::size_t max_memory_bytes,
                              std::shared_ptr<neural::trainer> trainer) {
   auto& st = self->state;
@@ -114,26 +174,8 @@ caf::behavior agent_behavior(agent_actor* self, agent_spec spec, std::size_t max
         if (state.run) {
           return refused("busy", "the agent is already training; wait for the running request");
         }
-        if (!request.data) {
-          return refused("", "train request without a data set");
-        }
-        const auto& data = *request.data;
-        if (data.num_inputs() != state.net->num_inputs() ||
-            data.num_outputs() != state.net->num_outputs()) {
-          return refused("", "data set has " + std::to_string(data.num_inputs()) + " inputs and " +
-                                 std::to_string(data.num_outputs()) +
-                                 " outputs, the network expects " +
-                                 std::to_string(state.net->num_inputs()) + " and " +
-                                 std::to_string(state.net->num_outputs()));
-        }
-        const auto needed = estimate_agent_memory(state.net->layout(), data.num_samples());
-        if (needed > state.max_memory_bytes) {
-          return refused("agent_memory",
-                         "training on " + std::to_string(data.num_samples()) +
-                             " samples needs an estimated " + std::to_string(needed) +
-                             " bytes, above the agent memory limit of " +
-                             std::to_string(state.max_memory_bytes) +
-                             " bytes (neural.max_agent_memory_mb)");
+        if (auto invalid = check_data(state, request.data.get())) {
+          return refused(invalid->first, invalid->second);
         }
         if (request.epochs == 0) {
           return refused("", "train request for 0 epochs; request at least 1");
@@ -149,6 +191,9 @@ caf::behavior agent_behavior(agent_actor* self, agent_spec spec, std::size_t max
         return promise;
       },
       [self](slice_atom) { run_slice(self); },
+      [self](neural_gradient_atom, const agent_gradient_request& request) {
+        return compute_gradient(self, request);
+      },
       [self](neural_infer_atom, agent_infer_request& request) {
         auto& state = self->state;
         agent_infer_reply reply;

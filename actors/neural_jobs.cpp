@@ -1,7 +1,9 @@
 // Training jobs, both sides. The coordinator loads the data set, places the
-// replicas, averages their weights each round, places a failed replica again
-// and publishes the model. A replica trains its shard round by round in a
-// local agent and reports the weights. docs/neural.md describes the exchange.
+// replicas, combines their work each round (sums their gradients and applies
+// one update for batch algorithms, averages their weights for incremental
+// training), places a failed replica again and publishes the model. A
+// replica computes the gradient of its shard, or trains on it, in a local
+// agent and reports the result. docs/neural.md describes the exchange.
 
 #include <algorithm>
 #include <cmath>
@@ -64,6 +66,22 @@ result<void> check_shard(const mesh::v1::NeuralShard& shard) {
   return {};
 }
 
+result<void> check_slopes(const mesh::v1::NeuralReplicaReport& report) {
+  if (static_cast<std::size_t>(report.slopes_size()) > neural::max_weights) {
+    return fail(errc::decode_error, "report.slopes: " + std::to_string(report.slopes_size()) +
+                                        " values, at most " + std::to_string(neural::max_weights));
+  }
+  for (const double value : report.slopes()) {
+    if (!std::isfinite(value)) {
+      return fail(errc::decode_error, "report.slopes: contains a value that is not finite");
+    }
+  }
+  if (!std::isfinite(report.squared_error()) || report.squared_error() < 0) {
+    return fail(errc::decode_error, "report.squared_error must be a finite number >= 0");
+  }
+  return {};
+}
+
 result<void> check_round_epochs(std::uint32_t epochs) {
   if (epochs == 0 || epochs > max_round_epochs) {
     return fail(errc::decode_error, "round_epochs must be 1 to " + std::to_string(max_round_epochs) +
@@ -87,6 +105,14 @@ result<void> validate_neural_message(const mesh::v1::NeuralMessage& message) {
       }
       if (auto ok = check_round_epochs(assign.round_epochs()); !ok) {
         return ok;
+      }
+      if (!mesh::v1::NeuralReplicaMode_IsValid(assign.mode())) {
+        return fail(errc::decode_error,
+                    "assign.mode " + std::to_string(assign.mode()) + " is not a known replica mode");
+      }
+      if (assign.mode() == mesh::v1::NEURAL_REPLICA_MODE_SUM_GRADIENTS && assign.round_epochs() != 1) {
+        return fail(errc::decode_error, "assign.round_epochs must be 1 with summed gradients, got " +
+                                            std::to_string(assign.round_epochs()));
       }
       if (!assign.has_model()) {
         return fail(errc::decode_error, "assign.model is missing");
@@ -114,8 +140,11 @@ result<void> validate_neural_message(const mesh::v1::NeuralMessage& message) {
       if (!std::isfinite(report.mse()) || report.mse() < 0) {
         return fail(errc::decode_error, "report.mse must be a finite number >= 0");
       }
-      if (report.error().empty() && report.weights().empty()) {
-        return fail(errc::decode_error, "report has neither weights nor an error");
+      if (report.error().empty() && report.weights().empty() && report.slopes().empty()) {
+        return fail(errc::decode_error, "report has neither weights, slopes nor an error");
+      }
+      if (auto ok = check_slopes(report); !ok) {
+        return ok;
       }
       return check_weights(report.weights());
     }
@@ -395,6 +424,8 @@ result<void> send_assign(manager_actor* self, job_record& job, replica_slot& slo
   assign->set_attempt(slot.attempt);
   assign->set_round(job.round);
   assign->set_round_epochs(job.round_epochs);
+  assign->set_mode(job.sum_gradients ? mesh::v1::NEURAL_REPLICA_MODE_SUM_GRADIENTS
+                                     : mesh::v1::NEURAL_REPLICA_MODE_AVERAGE_WEIGHTS);
 
   auto net = neural::network::create(job.layout);
   if (!net) {
@@ -478,24 +509,21 @@ void replace_replica(manager_actor* self, job_record& job, std::size_t index,
 
 void publish_model(manager_actor* self, job_record& job);
 
-void complete_round(manager_actor* self, job_record& job) {
-  auto& st = self->state;
+// Averages the replicas' weights into job.weights, weighted by shard size.
+// Returns the train MSE, weighted the same way.
+result<double> average_replica_weights(job_record& job) {
   double total_samples = 0;
   for (const auto& slot : job.replicas) {
     total_samples += static_cast<double>(slot.shard->num_samples());
   }
-  // Weighted by shard size, so the average is the one a single replica
-  // would take over the whole training set.
   std::vector<double> sum(job.weights.size(), 0.0);
   double mse = 0;
   for (const auto& slot : job.replicas) {
     const double share = static_cast<double>(slot.shard->num_samples()) / total_samples;
     if (slot.weights.size() != sum.size()) {
-      end_job(self, job, "failed",
-              "replica " + std::to_string(slot.index) + " reported " +
-                  std::to_string(slot.weights.size()) + " weights, expected " +
-                  std::to_string(sum.size()));
-      return;
+      return fail(errc::invalid_argument, "replica " + std::to_string(slot.index) + " reported " +
+                                              std::to_string(slot.weights.size()) +
+                                              " weights, expected " + std::to_string(sum.size()));
     }
     for (std::size_t i = 0; i < sum.size(); ++i) {
       sum[i] += share * static_cast<double>(slot.weights[i]);
@@ -505,6 +533,54 @@ void complete_round(manager_actor* self, job_record& job) {
   for (std::size_t i = 0; i < sum.size(); ++i) {
     job.weights[i] = static_cast<neural::scalar>(sum[i]);
   }
+  return mse;
+}
+
+// Sums the replicas' gradients in replica order, which is the gradient of the
+// whole training set at job.weights, and applies one update of the job's
+// algorithm to job.weights. Returns the MSE of the epoch over the whole set.
+result<double> apply_replica_gradients(job_record& job) {
+  neural::gradient total;
+  for (const auto& slot : job.replicas) {
+    if (auto added = total.add(slot.gradient); !added) {
+      return fail(errc::invalid_argument,
+                  "replica " + std::to_string(slot.index) + ": " + added.err().message);
+    }
+  }
+  auto net = neural::network::create(job.layout);
+  if (!net) {
+    return net.err();
+  }
+  if (auto set = net->set_weights(job.weights); !set) {
+    return set.err();
+  }
+  auto applied = job.trainer->apply_gradient(*net, total);
+  if (!applied) {
+    return applied.err();
+  }
+  job.weights = net->weights();
+  job.last_bit_fail = static_cast<double>(applied->bit_fail);
+  return applied->mse;
+}
+
+// Epochs of the next round: one with summed gradients, else epochs_per_round
+// up to the remaining epoch budget.
+std::uint32_t next_round_epochs(const job_record& job) {
+  if (job.sum_gradients) {
+    return 1;
+  }
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(job.epochs_per_round, job.request.max_epochs() - job.epoch));
+}
+
+void complete_round(manager_actor* self, job_record& job) {
+  auto& st = self->state;
+  auto combined = job.sum_gradients ? apply_replica_gradients(job) : average_replica_weights(job);
+  if (!combined) {
+    end_job(self, job, "failed", combined.err().message);
+    return;
+  }
+  const double mse = *combined;
 
   const std::chrono::duration<double> took = clock::now() - job.round_started;
   job.epochs_per_second = took.count() > 0 ? job.round_epochs / took.count() : 0.0;
@@ -523,8 +599,7 @@ void complete_round(manager_actor* self, job_record& job) {
   }
 
   ++job.round;
-  job.round_epochs = static_cast<std::uint32_t>(
-      std::min<std::uint64_t>(job.epochs_per_round, job.request.max_epochs() - job.epoch));
+  job.round_epochs = next_round_epochs(job);
   job.round_started = clock::now();
   for (auto& slot : job.replicas) {
     mesh::v1::NeuralMessage message;
@@ -626,23 +701,23 @@ void publish_model(manager_actor* self, job_record& job) {
             self->request(self->state.config.dag, std::chrono::minutes(2), await_final_atom::value, id)
                 .then(
                     [self, job_id, id](const dag_vertex_view& view) {
-                      auto job = self->state.jobs.find(job_id);
-                      if (job == self->state.jobs.end() || job->second.state != "running") {
+                      auto entry = self->state.jobs.find(job_id);
+                      if (entry == self->state.jobs.end() || entry->second.state != "running") {
                         return;
                       }
                       if (view.state != dag::vertex_state::final) {
-                        end_job(self, job->second, "failed",
+                        end_job(self, entry->second, "failed",
                                 "the model vertex " + id + " was rejected by the DAG");
                         return;
                       }
                       index_model(self->state, id, view.vertex);
-                      job->second.model_id = id;
-                      end_job(self, job->second, "completed", std::nullopt);
+                      entry->second.model_id = id;
+                      end_job(self, entry->second, "completed", std::nullopt);
                     },
                     [self, job_id, id](const caf::error& err) {
-                      auto job = self->state.jobs.find(job_id);
-                      if (job != self->state.jobs.end() && job->second.state == "running") {
-                        end_job(self, job->second, "failed",
+                      auto entry = self->state.jobs.find(job_id);
+                      if (entry != self->state.jobs.end() && entry->second.state == "running") {
+                        end_job(self, entry->second, "failed",
                                 "the model vertex " + id + " did not become final: " +
                                     self->system().render(err));
                       }
@@ -753,6 +828,45 @@ result<void> load_data(job_record& job, std::mt19937_64& rng) {
   return {};
 }
 
+// A gradient report carries 8 bytes per weight, so the network must be small
+// enough for one report to fit the wire frame.
+result<void> check_gradient_size(const neural::topology& layout) {
+  const std::size_t bytes = layout.num_weights() * sizeof(double);
+  if (bytes > max_assign_bytes) {
+    return fail(errc::invalid_argument,
+                "hidden_layers: the network has " + std::to_string(layout.num_weights()) +
+                    " weights, so a replica's gradient needs " + std::to_string(bytes) +
+                    " bytes, above the wire limit of " + std::to_string(max_assign_bytes) +
+                    "; use at most " + std::to_string(max_assign_bytes / sizeof(double)) +
+                    " weights or the incremental algorithm");
+  }
+  return {};
+}
+
+// Sizes of the contiguous shards of `total` samples. Shards are cut at
+// multiples of training_block_samples, so every replica computes its
+// gradient over the same blocks as one replica over the whole set would. The
+// last shard takes the last, partial block. With fewer blocks than replicas
+// the sizes differ by at most one sample instead.
+std::vector<std::size_t> shard_sizes(std::size_t total, std::uint32_t replicas) {
+  std::vector<std::size_t> sizes(replicas, 0);
+  const std::size_t block = neural::training_block_samples;
+  const std::size_t blocks = (total + block - 1) / block;
+  if (blocks < replicas) {
+    for (std::uint32_t r = 0; r < replicas; ++r) {
+      sizes[r] = total / replicas + (r < total % replicas ? 1 : 0);
+    }
+    return sizes;
+  }
+  std::size_t remaining = total;
+  for (std::uint32_t r = 0; r < replicas; ++r) {
+    const std::size_t shard_blocks = blocks / replicas + (r < blocks % replicas ? 1 : 0);
+    sizes[r] = std::min(remaining, shard_blocks * block);
+    remaining -= sizes[r];
+  }
+  return sizes;
+}
+
 result<void> prepare_job(manager_actor* self, job_record& job) {
   auto& st = self->state;
   std::mt19937_64 rng(job.seed);
@@ -783,8 +897,16 @@ result<void> prepare_job(manager_actor* self, job_record& job) {
   if (!net) {
     return net.err();
   }
-  if (auto checked = neural::trainer::create(*net, job.params); !checked) {
+  auto checked = neural::trainer::create(*net, job.params);
+  if (!checked) {
     return fail(errc::invalid_argument, checked.err().message);
+  }
+  job.sum_gradients = job.params.algorithm != neural::training_algorithm::incremental;
+  if (job.sum_gradients) {
+    job.trainer.emplace(std::move(*checked));
+    if (auto fits = check_gradient_size(job.layout); !fits) {
+      return fits;
+    }
   }
   if (auto initialized = net->init_weights(*job.train, rng); !initialized) {
     return initialized.err();
@@ -799,11 +921,10 @@ result<void> prepare_job(manager_actor* self, job_record& job) {
   }
   rank_candidates(nodes, job);
 
-  // Contiguous shards of the shuffled training set, sizes differing by at most one.
-  const auto total = job.train->num_samples();
+  const auto counts = shard_sizes(job.train->num_samples(), request.replicas());
   std::size_t start = 0;
   for (std::uint32_t r = 0; r < request.replicas(); ++r) {
-    const std::size_t count = total / request.replicas() + (r < total % request.replicas() ? 1 : 0);
+    const std::size_t count = counts[r];
     const auto columns = static_cast<Eigen::Index>(count);
     auto shard = neural::dataset::create(
         job.train->inputs().middleCols(static_cast<Eigen::Index>(start), columns),
@@ -866,6 +987,23 @@ void send_report(manager_actor* self, const replica_task& task, std::uint64_t ro
   deliver(self, task.coordinator_id, task.coordinator_address, message);
 }
 
+void send_gradient_report(manager_actor* self, const replica_task& task, std::uint64_t round,
+                          const neural::gradient& gradient, std::size_t num_outputs) {
+  mesh::v1::NeuralMessage message;
+  auto* report = message.mutable_report();
+  report->set_job_id(task.job_id);
+  report->set_replica(task.replica);
+  report->set_attempt(task.attempt);
+  report->set_round(round);
+  const auto errors = gradient.errors(num_outputs);
+  report->set_mse(errors.mse);
+  report->set_bit_fail(errors.bit_fail);
+  report->set_samples(gradient.samples);
+  report->set_squared_error(gradient.squared_error);
+  report->mutable_slopes()->Add(gradient.slopes.begin(), gradient.slopes.end());
+  deliver(self, task.coordinator_id, task.coordinator_address, message);
+}
+
 void stop_replica(manager_actor* self, const std::string& key) {
   auto& st = self->state;
   auto found = st.replicas.find(key);
@@ -915,6 +1053,48 @@ void train_round(manager_actor* self, const std::string& key, std::uint64_t roun
           });
 }
 
+// Computes the gradient of the replica's shard at `weights` (empty: the
+// weights of the assign) and reports it for `round`.
+void gradient_round(manager_actor* self, const std::string& key, std::uint64_t round,
+                    std::vector<neural::scalar> weights) {
+  auto& st = self->state;
+  auto& task = st.replicas.at(key);
+  const auto agent = st.agents.at(task.agent_id).actor;
+  const auto attempt = task.attempt;
+  agent_gradient_request request{task.shard, std::move(weights)};
+  self->request(agent, caf::infinite, neural_gradient_atom::value, std::move(request))
+      .then(
+          [self, key, attempt, round](const agent_gradient_reply& reply) {
+            auto& state = self->state;
+            auto found = state.replicas.find(key);
+            if (found == state.replicas.end() || found->second.attempt != attempt) {
+              return;
+            }
+            if (!reply.ok) {
+              if (!reply.refusal.empty()) {
+                count_refusal(state, reply.refusal);
+              }
+              state.log->warn("replica gradient failed job={} replica={} error={}",
+                              found->second.job_id, found->second.replica, reply.error);
+              send_report(self, found->second, round, nullptr, reply.error);
+              stop_replica(self, key);
+              return;
+            }
+            send_gradient_report(self, found->second, round, reply.gradient,
+                                 found->second.shard->num_outputs());
+          },
+          [self, key, attempt, round](const caf::error& err) {
+            auto& state = self->state;
+            auto found = state.replicas.find(key);
+            if (found == state.replicas.end() || found->second.attempt != attempt) {
+              return;
+            }
+            send_report(self, found->second, round, nullptr,
+                        "replica agent failed: " + self->system().render(err));
+            stop_replica(self, key);
+          });
+}
+
 void on_assign(manager_actor* self, const inbound_neural& inbound) {
   auto& st = self->state;
   const auto& assign = inbound.message.assign();
@@ -925,6 +1105,7 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   task.attempt = assign.attempt();
   task.coordinator_id = inbound.from_id;
   task.coordinator_address = inbound.from_address;
+  task.sum_gradients = assign.mode() == mesh::v1::NEURAL_REPLICA_MODE_SUM_GRADIENTS;
 
   if (auto existing = st.replicas.find(key); existing != st.replicas.end()) {
     if (existing->second.attempt > assign.attempt()) {
@@ -994,8 +1175,13 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   st.log->info("replica started job={} replica={} attempt={} coordinator={} samples={} round={}",
                task.job_id, task.replica, task.attempt, task.coordinator_id,
                task.shard->num_samples(), assign.round());
+  const bool sum_gradients = task.sum_gradients;
   st.replicas.emplace(key, std::move(task));
-  train_round(self, key, assign.round(), assign.round_epochs(), {});
+  if (sum_gradients) {
+    gradient_round(self, key, assign.round(), {});
+  } else {
+    train_round(self, key, assign.round(), assign.round_epochs(), {});
+  }
 }
 
 void on_round(manager_actor* self, const inbound_neural& inbound) {
@@ -1016,8 +1202,12 @@ void on_round(manager_actor* self, const inbound_neural& inbound) {
     return;
   }
   found->second.last_heard = clock::now();
-  train_round(self, key, round.round(), round.round_epochs(),
-              std::vector<neural::scalar>(round.weights().begin(), round.weights().end()));
+  std::vector<neural::scalar> weights(round.weights().begin(), round.weights().end());
+  if (found->second.sum_gradients) {
+    gradient_round(self, key, round.round(), std::move(weights));
+  } else {
+    train_round(self, key, round.round(), round.round_epochs(), std::move(weights));
+  }
 }
 
 void on_report(manager_actor* self, const inbound_neural& inbound) {
@@ -1041,9 +1231,27 @@ void on_report(manager_actor* self, const inbound_neural& inbound) {
     replace_replica(self, job, report.replica(), "replica error on " + slot.node_name + ": " + report.error());
     return;
   }
+  if (job.sum_gradients &&
+      (static_cast<std::size_t>(report.slopes_size()) != job.weights.size() ||
+       report.samples() != slot.shard->num_samples())) {
+    replace_replica(self, job, report.replica(),
+                    "replica on " + slot.node_name + " reported " +
+                        std::to_string(report.slopes_size()) + " slopes over " +
+                        std::to_string(report.samples()) + " samples, expected " +
+                        std::to_string(job.weights.size()) + " over " +
+                        std::to_string(slot.shard->num_samples()));
+    return;
+  }
   slot.reported = true;
-  slot.weights.assign(report.weights().begin(), report.weights().end());
   slot.mse = report.mse();
+  if (job.sum_gradients) {
+    slot.gradient.slopes.assign(report.slopes().begin(), report.slopes().end());
+    slot.gradient.samples = report.samples();
+    slot.gradient.squared_error = report.squared_error();
+    slot.gradient.bit_fail = report.bit_fail();
+  } else {
+    slot.weights.assign(report.weights().begin(), report.weights().end());
+  }
   const bool all = std::all_of(job.replicas.begin(), job.replicas.end(),
                                [](const replica_slot& s) { return s.reported; });
   if (all) {
@@ -1116,8 +1324,8 @@ void start_job(manager_actor* self, const std::string& job_id) {
   }
   job.state = "running";
   job.round = 0;
-  job.round_epochs = static_cast<std::uint32_t>(
-      std::min<std::uint64_t>(job.epochs_per_round, job.request.max_epochs()));
+  job.epoch = 0;
+  job.round_epochs = next_round_epochs(job);
   job.round_started = clock::now();
   st.log->info("job running id={} train_samples={} test_samples={} weights={} replicas={}", job.id,
                job.train->num_samples(), job.test ? job.test->num_samples() : 0,

@@ -52,7 +52,9 @@ struct replica_slot {
   std::shared_ptr<const neural::dataset> shard;
   // Set when the replica reported the job's current round.
   bool reported = false;
+  // The reported weights (averaged weights) or gradient (summed gradients).
   std::vector<neural::scalar> weights;
+  neural::gradient gradient;
   double mse = 0.0;
   clock::time_point last_heard;
 };
@@ -68,13 +70,20 @@ struct job_record {
   std::uint32_t epochs_per_round = 10;
   neural::topology layout;
   neural::training_params params;
+  // Batch algorithms: every round is one epoch whose replica gradients are
+  // summed and applied by `trainer`, which keeps the algorithm state (iRPROP-
+  // steps, previous slopes, quickprop steps, Adam moments). Incremental
+  // training averages the replicas' weights instead.
+  bool sum_gradients = false;
+  std::optional<neural::trainer> trainer;
   std::shared_ptr<const neural::dataset> train;
   std::shared_ptr<const neural::dataset> test;
   std::optional<neural::input_scaling> scaling;
   std::vector<std::string> class_names;
   std::string dataset_sha256;
   std::string dataset_name;
-  // The last averaged weights; the initial weights before round 0 ends.
+  // The weights of the current round: the initial weights in round 0, later
+  // the last average or the result of the last update.
   std::vector<neural::scalar> weights;
   std::uint64_t epoch = 0;
   std::uint64_t round = 0;
@@ -105,6 +114,8 @@ struct replica_task {
   std::string coordinator_address;
   std::shared_ptr<const neural::dataset> shard;
   std::string agent_id;
+  // Report the shard's gradient each round instead of training on it.
+  bool sum_gradients = false;
   clock::time_point last_heard = clock::now();
 };
 

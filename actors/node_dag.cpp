@@ -197,10 +197,15 @@ result<void> node::impl::spawn_dag() {
   if (!preset) {
     return preset.err();
   }
-  auto store = dag::sqlite_vertex_store::open(config.data_dir / database_name);
+  // Commits return without waiting for the disk; the DAG actor syncs the
+  // write-ahead log on its own thread before anything depending on a commit
+  // leaves the node.
+  auto store = dag::sqlite_vertex_store::open(config.data_dir / database_name,
+                                              dag::sync_mode::by_caller);
   if (!store) {
     return store.err();
   }
+  const auto wal_file = (*store)->wal_file();
   consensus::engine_config engine_config;
   engine_config.self_id = identity->node_id();
   engine_config.avalanche = *preset;
@@ -220,6 +225,7 @@ result<void> node::impl::spawn_dag() {
   actors::dag_actor_config dag_config;
   dag_config.engine = std::make_shared<consensus::engine>(std::move(*engine));
   dag_config.seed = seed ^ 0x9e3779b97f4a7c15ULL;
+  dag_config.wal_file = wal_file;
   dag_config.identity = &*identity;
   dag_config.board = &board;
   dag_config.metrics = dag_metrics.get();

@@ -413,7 +413,7 @@ std::function<std::optional<int>()> add_neural_commands(CLI::App& app, options& 
                                                 "Replicas on distinct nodes (default 1)");
   train_cmd->add_option_function<std::uint32_t>("--epochs-per-round",
                                                 [&job](std::uint32_t v) { job.set_epochs_per_round(v); },
-                                                "Epochs between two weight averages (default 10)");
+                                                "Incremental algorithm only: epochs between two weight averages (default 10)");
   train_cmd->add_option_function<float>("--learning-rate", [&job](float v) { job.set_learning_rate(v); },
                                         "Learning rate (default: the algorithm's)");
   auto* seed_option = train_cmd->add_option("--seed", neural->seed, "Seed of the split, shuffle and weights");

@@ -161,7 +161,7 @@ bool wait_all_final(mesh_under_test& m, std::uint64_t target, std::chrono::secon
 
 // A submission returns once the vertex is durable, so one thread per node
 // would measure the fsync time; several let the group commit batch them.
-constexpr std::size_t submitters_per_node = 8;
+constexpr std::size_t submitters_per_node = 32;
 
 std::string payload(std::size_t index) {
   std::string out(256, '\0');

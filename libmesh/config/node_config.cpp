@@ -199,6 +199,16 @@ std::vector<key_spec> make_key_specs() {
                    assign_count(&swim::retransmit_multiplier)});
   specs.push_back({section, "push_pull_interval_ms", "Full state push-pull interval in milliseconds",
                    assign_ms(&swim::push_pull_interval)});
+  specs.push_back({section, "push_pull_scale_threshold",
+                   "Alive members above which the push-pull interval grows by one interval per doubling",
+                   [](node_config& config, const raw_value& raw) -> result<void> {
+                     auto parsed = parse_unsigned(raw.origin, raw.text, 1, 1000000);
+                     if (!parsed) {
+                       return parsed.err();
+                     }
+                     config.membership.push_pull_scale_threshold = static_cast<std::uint32_t>(*parsed);
+                     return {};
+                   }});
   specs.push_back({section, "suspicion_multiplier", "Minimum suspicion timeout multiplier",
                    assign_count(&swim::suspicion_multiplier)});
   specs.push_back({section, "suspicion_max_multiplier", "Maximum suspicion timeout, as a multiple of the minimum",
@@ -651,6 +661,7 @@ std::string to_yaml(const node_config& config) {
   out << YAML::Key << "gossip_fanout" << YAML::Value << m.gossip_fanout;
   out << YAML::Key << "retransmit_multiplier" << YAML::Value << m.retransmit_multiplier;
   out << YAML::Key << "push_pull_interval_ms" << YAML::Value << m.push_pull_interval.count();
+  out << YAML::Key << "push_pull_scale_threshold" << YAML::Value << m.push_pull_scale_threshold;
   out << YAML::Key << "suspicion_multiplier" << YAML::Value << m.suspicion_multiplier;
   out << YAML::Key << "suspicion_max_multiplier" << YAML::Value << m.suspicion_max_multiplier;
   out << YAML::Key << "dead_reap_after_ms" << YAML::Value << m.dead_reap_after.count();

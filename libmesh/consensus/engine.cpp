@@ -53,6 +53,8 @@ struct vertex_record {
   std::uint64_t confidence = 0;
   bool chit = false;
   bool in_poll = false;
+  // Position in impl::undecided_ while the vertex is undecided.
+  std::uint64_t order = 0;
 };
 
 // A conflict set: the vertices that share a conflict key, or the vertices of
@@ -101,8 +103,9 @@ class engine::impl {
   std::unordered_map<vertex_id, vertex_record> records_;
   std::vector<conflict_set> sets_;
   std::unordered_map<std::string, std::size_t> set_index_;
-  // Undecided vertices in insertion order; decided ones are removed lazily.
-  std::vector<vertex_id> undecided_;
+  // Undecided vertices by insertion order; a vertex leaves when it is decided.
+  std::map<std::uint64_t, vertex_id> undecided_;
+  std::uint64_t next_order_ = 0;
   std::size_t undecided_count_ = 0;
 
   std::unordered_map<vertex_id, waiting_vertex> waiting_;
@@ -122,7 +125,7 @@ class engine::impl {
 
   // --- insertion -----------------------------------------------------------
 
-  add_outcome add(const dag::vertex& v, timestamp now) {
+  add_outcome add(const dag::vertex& v, timestamp now, bool signed_here) {
     add_outcome outcome;
     outcome.result = dag::check_vertex_format(v, config_.limits, suites_);
     if (outcome.result != validation_result::accepted) {
@@ -135,10 +138,13 @@ class engine::impl {
       return record_outcome(std::move(outcome));
     }
 
-    vertex_id checked_id;
-    outcome.result = dag::check_vertex(v, config_.limits, suites_, now, checked_id);
-    if (outcome.result != validation_result::accepted) {
-      return record_outcome(std::move(outcome));
+    // A vertex this node signed a moment ago needs no signature check.
+    if (!signed_here) {
+      vertex_id checked_id;
+      outcome.result = dag::check_vertex(v, config_.limits, suites_, now, checked_id);
+      if (outcome.result != validation_result::accepted) {
+        return record_outcome(std::move(outcome));
+      }
     }
 
     if (banned_above(v.author_id, v.sequence)) {
@@ -255,7 +261,8 @@ class engine::impl {
       ++stats_.vertices_rejected;
       events_.push_back(event{event_kind::vertex_rejected, id, {}, v.author_id, v.sequence});
     } else {
-      undecided_.push_back(id);
+      record.order = next_order_++;
+      undecided_.emplace(record.order, id);
       ++undecided_count_;
     }
 
@@ -379,7 +386,8 @@ class engine::impl {
         sets_[set_index].preference = id;
       }
     } else if (state == vertex_state::undecided) {
-      undecided_.push_back(id);
+      record.order = next_order_++;
+      undecided_.emplace(record.order, id);
       ++undecided_count_;
     }
 
@@ -406,7 +414,11 @@ class engine::impl {
   // Returns how many vertices were rejected, descendants included.
   std::size_t reject_contradicted() {
     const auto before = stats_.vertices_rejected;
-    for (const auto& id : std::vector<vertex_id>(undecided_)) {
+    std::vector<vertex_id> pending;
+    for (const auto& [order, id] : undecided_) {
+      pending.push_back(id);
+    }
+    for (const auto& id : pending) {
       const auto& record = records_.at(id);
       if (record.state != vertex_state::undecided) {
         continue;
@@ -490,22 +502,25 @@ class engine::impl {
   }
 
   // Takes up to max_vertices_per_poll undecided vertices that no outstanding
-  // poll covers, oldest first, and marks them as polled.
+  // poll covers and marks them as polled: half of them newest first, because
+  // a chit for a new vertex also counts for its undecided ancestors, and the
+  // rest oldest first, so that a vertex without descendants is polled too.
   std::vector<vertex_id> next_batch() {
-    std::erase_if(undecided_, [&](const vertex_id& id) {
-      return records_.at(id).state != vertex_state::undecided;
-    });
     std::vector<vertex_id> batch;
-    for (const auto& id : undecided_) {
+    auto take = [&](const vertex_id& id) {
       auto& record = records_.at(id);
-      if (record.in_poll) {
-        continue;
+      if (!record.in_poll) {
+        record.in_poll = true;
+        batch.push_back(id);
       }
-      record.in_poll = true;
-      batch.push_back(id);
-      if (batch.size() == config_.max_vertices_per_poll) {
-        break;
-      }
+    };
+    const auto newest = (config_.max_vertices_per_poll + 1) / 2;
+    for (auto it = undecided_.rbegin(); it != undecided_.rend() && batch.size() < newest; ++it) {
+      take(it->second);
+    }
+    for (auto it = undecided_.begin();
+         it != undecided_.end() && batch.size() < config_.max_vertices_per_poll; ++it) {
+      take(it->second);
     }
     return batch;
   }
@@ -729,6 +744,7 @@ class engine::impl {
     }
     auto& record = records_.at(id);
     record.state = vertex_state::final;
+    undecided_.erase(record.order);
     --undecided_count_;
     ++stats_.vertices_final;
     strong_memo_.clear();
@@ -769,6 +785,7 @@ class engine::impl {
                     crypto::to_hex(victim), stored.err().message);
       }
       record.state = vertex_state::rejected;
+      undecided_.erase(record.order);
       --undecided_count_;
       ++stats_.vertices_rejected;
       events_.push_back(
@@ -838,7 +855,16 @@ void engine::set_voting_peers(std::vector<std::string> peer_ids) {
   impl_->peers_ = std::move(peer_ids);
 }
 
-add_outcome engine::add_vertex(const dag::vertex& v, timestamp now) { return impl_->add(v, now); }
+add_outcome engine::add_vertex(const dag::vertex& v, timestamp now) {
+  return impl_->add(v, now, false);
+}
+
+add_outcome engine::add_own_vertex(const dag::vertex& v, timestamp now) {
+  if (v.author_id != impl_->config_.self_id) {
+    return impl_->add(v, now, false);
+  }
+  return impl_->add(v, now, true);
+}
 
 std::vector<vertex_id> engine::select_parents(std::mt19937_64& rng) const {
   const auto tips = impl_->graph_.tips([this](const vertex_id& id) { return impl_->strongly(id); });

@@ -23,8 +23,11 @@ result<void> graph::insert(const vertex_id& id, const std::vector<vertex_id>& pa
   }
 
   for (const auto& parent : parents) {
-    nodes_[index_.at(parent)].children.push_back(id);
+    const auto parent_index = index_.at(parent);
+    nodes_[parent_index].children.push_back(id);
+    childless_.erase(parent_index);
   }
+  childless_.insert(nodes_.size());
   index_.emplace(id, nodes_.size());
   nodes_.push_back(node{id, parents, {}, height});
   return {};
@@ -105,16 +108,34 @@ bool graph::is_ancestor(const vertex_id& ancestor, const vertex_id& of) const {
 }
 
 std::vector<vertex_id> graph::tips(const std::function<bool(const vertex_id&)>& include) const {
-  std::vector<vertex_id> out;
-  for (const auto& current : nodes_) {
-    if (!include(current.id)) {
+  std::set<std::size_t> found;
+  std::unordered_set<std::size_t> seen;
+  std::vector<std::size_t> stack(childless_.begin(), childless_.end());
+  seen.insert(stack.begin(), stack.end());
+
+  while (!stack.empty()) {
+    const auto current = stack.back();
+    stack.pop_back();
+    const auto& n = nodes_[current];
+    if (include(n.id)) {
+      // Reached through excluded vertices only, but another child may be included.
+      if (std::none_of(n.children.begin(), n.children.end(), include)) {
+        found.insert(current);
+      }
       continue;
     }
-    const bool has_included_child =
-        std::any_of(current.children.begin(), current.children.end(), include);
-    if (!has_included_child) {
-      out.push_back(current.id);
+    for (const auto& parent : n.parents) {
+      const auto index = index_.at(parent);
+      if (seen.insert(index).second) {
+        stack.push_back(index);
+      }
     }
+  }
+
+  std::vector<vertex_id> out;
+  out.reserve(found.size());
+  for (auto index : found) {
+    out.push_back(nodes_[index].id);
   }
   return out;
 }

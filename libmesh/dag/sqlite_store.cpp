@@ -194,7 +194,7 @@ sqlite_vertex_store::~sqlite_vertex_store() {
 }
 
 result<std::unique_ptr<sqlite_vertex_store>> sqlite_vertex_store::open(
-    const std::filesystem::path& file) {
+    const std::filesystem::path& file, sync_mode mode) {
   std::unique_ptr<sqlite_vertex_store> store(new sqlite_vertex_store(file));
 
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -203,7 +203,7 @@ result<std::unique_ptr<sqlite_vertex_store>> sqlite_vertex_store::open(
   }
   sqlite3_extended_result_codes(store->db_, 1);
 
-  if (auto configured = store->configure(); !configured) {
+  if (auto configured = store->configure(mode); !configured) {
     return configured.err();
   }
   if (auto schema = store->prepare_schema(); !schema) {
@@ -222,9 +222,16 @@ result<std::unique_ptr<sqlite_vertex_store>> sqlite_vertex_store::open(
   return store;
 }
 
-// WAL lets readers run during a write, and synchronous=FULL syncs the log on
-// every commit, so a committed transaction survives a power cut.
-result<void> sqlite_vertex_store::configure() {
+std::filesystem::path sqlite_vertex_store::wal_file() const {
+  auto wal = file_;
+  wal += "-wal";
+  return wal;
+}
+
+// WAL lets readers run during a write. synchronous=FULL syncs the log on
+// every commit, so a committed transaction survives a power cut; NORMAL
+// leaves that sync to the caller and syncs only at checkpoints.
+result<void> sqlite_vertex_store::configure(sync_mode sync) {
   auto journal = prepare("PRAGMA journal_mode=WAL");
   if (!journal) {
     return journal.err();
@@ -237,6 +244,9 @@ result<void> sqlite_vertex_store::configure() {
     return fail(errc::io_error, file_.string() + ": journal mode is '" + mode +
                                     "' after requesting WAL; put the file on a local file "
                                     "system that supports shared memory");
+  }
+  if (sync == sync_mode::by_caller) {
+    return execute("PRAGMA synchronous=NORMAL", "PRAGMA synchronous=NORMAL");
   }
   return execute("PRAGMA synchronous=FULL", "PRAGMA synchronous=FULL");
 }

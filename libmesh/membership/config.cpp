@@ -1,6 +1,8 @@
 // Range checks of swim_config; see config.hpp.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "mesh/membership/config.hpp"
 
 namespace mesh::membership {
@@ -45,6 +47,7 @@ result<void> swim_config::validate() const {
       check_count("gossip_fanout", gossip_fanout, 1, 64),
       check_count("retransmit_multiplier", retransmit_multiplier, 1, 64),
       check_duration("push_pull_interval", push_pull_interval, milliseconds(100), day),
+      check_count("push_pull_scale_threshold", push_pull_scale_threshold, 1, 1000000),
       check_count("suspicion_multiplier", suspicion_multiplier, 1, 100),
       check_count("suspicion_max_multiplier", suspicion_max_multiplier, 1, 100),
       check_duration("gossip_to_dead", gossip_to_dead, milliseconds(0), day),
@@ -72,6 +75,20 @@ result<void> swim_config::validate() const {
                             join_retry_max.count(), join_retry_initial.count()));
   }
   return {};
+}
+
+milliseconds scaled_push_pull_interval(const swim_config& config, std::size_t alive_members) {
+  // Integer form of memberlist's ceil(log2(N) - log2(threshold)) + 1, so
+  // that exact doublings such as 64 members over 32 give no rounding error.
+  const std::uint64_t threshold = std::max<std::uint32_t>(config.push_pull_scale_threshold, 1);
+  if (alive_members <= threshold) {
+    return config.push_pull_interval;
+  }
+  std::int64_t doublings = 0;
+  for (std::uint64_t covered = threshold; covered < alive_members; covered *= 2) {
+    ++doublings;
+  }
+  return config.push_pull_interval * (doublings + 1);
 }
 
 }  // namespace mesh::membership

@@ -77,6 +77,21 @@ void info_pool::release(shared_info* info) {
   delete info;
 }
 
+std::unique_ptr<mesh::v1::PushPull> info_pool::take_push_pull() {
+  if (spare_push_pulls_.empty()) {
+    return std::make_unique<mesh::v1::PushPull>();
+  }
+  auto spare = std::move(spare_push_pulls_.back());
+  spare_push_pulls_.pop_back();
+  return spare;
+}
+
+void info_pool::keep_push_pull(std::unique_ptr<mesh::v1::PushPull> push_pull) {
+  if (spare_push_pulls_.size() < spare_push_pulls_capacity) {
+    spare_push_pulls_.push_back(std::move(push_pull));
+  }
+}
+
 std::uint32_t member_table::find(std::string_view node_id, std::size_t hash) const {
   if (slots_.empty()) {
     return npos;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,9 +43,23 @@ class info_pool {
   void release(shared_info* info);
   [[nodiscard]] std::size_t size() const { return size_; }
 
+  // Full-state push-pull bodies handed back through swim::recycle(), with
+  // their member entries still allocated, so that the next full state built
+  // by any swim sharing this pool overwrites them instead of allocating
+  // about seven objects per member. take_push_pull() returns a new empty
+  // body when no spare is left.
+  [[nodiscard]] std::unique_ptr<mesh::v1::PushPull> take_push_pull();
+  void keep_push_pull(std::unique_ptr<mesh::v1::PushPull> push_pull);
+
  private:
+  // A push-pull is in flight for one network latency, so a few spares cover
+  // a simulation of thousands of nodes. 4 bodies of 10,000 members are about
+  // 10 MB.
+  static constexpr std::size_t spare_push_pulls_capacity = 4;
+
   std::unordered_map<std::string, std::vector<shared_info*>> by_id_;
   std::size_t size_ = 0;
+  std::vector<std::unique_ptr<mesh::v1::PushPull>> spare_push_pulls_;
 };
 
 [[nodiscard]] std::size_t hash_node_id(std::string_view node_id);

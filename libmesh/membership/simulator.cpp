@@ -88,11 +88,13 @@ class simulator::impl {
         std::uniform_int_distribution<std::size_t>(seeds, config_.nodes - 1)(rng_));
     nodes_[*victim_].running = false;
     const timestamp stopped_at = now_;
+    const std::uint64_t messages_before = result_.messages_sent;
     const std::size_t others = config_.nodes - 1;
 
     const bool done = run_until([&] { return saw_victim_dead_ == others; }, config_.phase_limit);
     result_.detected = done;
     result_.detection_time = now_ - stopped_at;
+    result_.detection_messages = result_.messages_sent - messages_before;
     result_.detection_rounds = rounds(result_.detection_time);
   }
 
@@ -103,6 +105,10 @@ class simulator::impl {
   bool run_until(Done done, timestamp limit) {
     const timestamp end = now_ + limit;
     while (!queue_.empty() && !done()) {
+      if (config_.max_events != 0 && result_.events_processed >= config_.max_events) {
+        result_.event_limit_reached = true;
+        break;
+      }
       const scheduled next = queue_.top();
       if (next.at > end) {
         break;
@@ -177,10 +183,7 @@ class simulator::impl {
       return;
     }
     node.machine->receive(nodes_[message.from].address, message.message, now_);
-    // Push-pulls are not recycled: a swim keeps only 128 spare entries.
-    if (!message.message.has_push_pull()) {
-      node.machine->recycle(std::move(message.message));
-    }
+    node.machine->recycle(std::move(message.message));
     after_step(message.to);
   }
 

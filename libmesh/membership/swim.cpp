@@ -41,10 +41,6 @@ constexpr std::size_t gossip_queue_capacity = 1024;
 constexpr int follow_up_push_pull_after = 1;
 constexpr int follow_up_push_pull_count = 2;
 
-// Members that memberlist's push-pull interval scaling treats as small: at or
-// below it the interval is used as is.
-constexpr double push_pull_scale_threshold = 32.0;
-
 // A helper of an indirect probe sends a nack when the target has not acked
 // within this fraction of its probe timeout, early enough that the nack
 // reaches the requester before the requester's probe interval ends.
@@ -66,6 +62,22 @@ bool supersedes(member_state state, std::uint64_t incarnation, member_state curr
     return incarnation > current_incarnation;
   }
   return precedence(state) > precedence(current);
+}
+
+// encode() overwrites every known field of a reused entry but not the
+// unknown ones that came from the wire, so such entries are not reused.
+bool has_unknown_fields(const MemberUpdate& update) {
+  const auto& info = update.info();
+  return !update.GetReflection()->GetUnknownFields(update).empty() ||
+         !info.GetReflection()->GetUnknownFields(info).empty();
+}
+
+bool has_unknown_fields(const mesh::v1::PushPull& push_pull) {
+  if (!push_pull.GetReflection()->GetUnknownFields(push_pull).empty()) {
+    return true;
+  }
+  return std::any_of(push_pull.members().begin(), push_pull.members().end(),
+                     [](const MemberUpdate& update) { return has_unknown_fields(update); });
 }
 
 bool is_reachable(member_state state) {
@@ -191,7 +203,7 @@ class swim::impl {
   }
   void queue_update(std::uint32_t position, const std::string& reporter);
   void send(const std::string& address, MembershipMessage message);
-  void fill_full_state(mesh::v1::PushPull& push_pull) const;
+  void fill_full_state(MembershipMessage& message);
   void encode(const member_table::entry& entry, const info_ref& reporter, MemberUpdate& out) const;
   [[nodiscard]] MemberUpdate* spare_update();
   [[nodiscard]] std::uint32_t retransmit_limit() const;
@@ -305,9 +317,8 @@ void swim::impl::join(const std::vector<std::string>& seed_addresses, timestamp 
   ++stats_.join_attempts;
   for (const auto& address : targets) {
     MembershipMessage message;
-    auto& push_pull = *message.mutable_push_pull();
-    push_pull.set_join(true);
-    fill_full_state(push_pull);
+    fill_full_state(message);
+    message.mutable_push_pull()->set_join(true);
     ++stats_.push_pulls;
     send(address, std::move(message));
   }
@@ -409,10 +420,9 @@ void swim::impl::handle_push_pull(const std::string& from_address,
 
   if (!push_pull.reply()) {
     MembershipMessage reply;
-    auto& state = *reply.mutable_push_pull();
-    state.set_join(push_pull.join());
-    state.set_reply(true);
-    fill_full_state(state);
+    fill_full_state(reply);
+    reply.mutable_push_pull()->set_join(push_pull.join());
+    reply.mutable_push_pull()->set_reply(true);
     ++stats_.push_pulls;
     send(from_address, std::move(reply));
 
@@ -802,7 +812,7 @@ void swim::impl::push_pull_round(timestamp now) {
   }
 
   MembershipMessage message;
-  fill_full_state(*message.mutable_push_pull());
+  fill_full_state(message);
   ++stats_.push_pulls;
   send(table_.at(partners.front()).info->address, std::move(message));
 }
@@ -910,6 +920,13 @@ MemberUpdate* swim::impl::spare_update() {
 }
 
 void swim::impl::recycle(MembershipMessage&& message) {
+  if (message.has_push_pull()) {
+    std::unique_ptr<mesh::v1::PushPull> body(message.release_push_pull());
+    if (!has_unknown_fields(*body)) {
+      pool_->keep_push_pull(std::move(body));
+    }
+  }
+
   auto& gossip = *message.mutable_gossip();
   const int keep = static_cast<int>(
       std::min<std::size_t>(spare_updates_capacity - spare_updates_.size(), gossip.size()));
@@ -919,11 +936,7 @@ void swim::impl::recycle(MembershipMessage&& message) {
   std::vector<MemberUpdate*> taken(static_cast<std::size_t>(keep));
   gossip.ExtractSubrange(gossip.size() - keep, keep, taken.data());
   for (auto* update : taken) {
-    // encode() overwrites every known field but not unknown ones from the wire.
-    const auto& info = update->info();
-    const bool has_unknown = !update->GetReflection()->GetUnknownFields(*update).empty() ||
-                             !info.GetReflection()->GetUnknownFields(info).empty();
-    if (has_unknown) {
+    if (has_unknown_fields(*update)) {
       delete update;
       continue;
     }
@@ -931,11 +944,23 @@ void swim::impl::recycle(MembershipMessage&& message) {
   }
 }
 
-void swim::impl::fill_full_state(mesh::v1::PushPull& push_pull) const {
-  push_pull.mutable_members()->Reserve(static_cast<int>(table_.size()));
-  for (std::uint32_t position = 0; position < table_.size(); ++position) {
-    encode(table_.at(position), {}, *push_pull.add_members());
+void swim::impl::fill_full_state(MembershipMessage& message) {
+  // A recycled body keeps its entries, and encode() overwrites every field
+  // of each, so only the entries beyond the current member count are freed.
+  std::unique_ptr<mesh::v1::PushPull> body = pool_->take_push_pull();
+  body->set_join(false);
+  body->set_reply(false);
+  auto& members = *body->mutable_members();
+  const int count = static_cast<int>(table_.size());
+  members.Reserve(count);
+  for (int position = 0; position < count; ++position) {
+    MemberUpdate* out = position < members.size() ? members.Mutable(position) : members.Add();
+    encode(table_.at(static_cast<std::uint32_t>(position)), {}, *out);
   }
+  if (members.size() > count) {
+    members.DeleteSubrange(count, members.size() - count);
+  }
+  message.set_allocated_push_pull(body.release());
 }
 
 void swim::impl::encode(const member_table::entry& entry, const info_ref& reporter,
@@ -959,14 +984,7 @@ std::uint32_t swim::impl::retransmit_limit() const {
 }
 
 timestamp swim::impl::push_pull_period() const {
-  // Scaled as memberlist does: one more interval for each doubling of the
-  // member count beyond 32, so that push-pull traffic grows like N log N.
-  const auto members = static_cast<double>(alive_count());
-  if (members <= push_pull_scale_threshold) {
-    return config_.push_pull_interval;
-  }
-  const double factor = std::ceil(std::log2(members) - std::log2(push_pull_scale_threshold)) + 1.0;
-  return config_.push_pull_interval * static_cast<std::int64_t>(factor);
+  return scaled_push_pull_interval(config_, alive_count());
 }
 
 template <class Predicate>

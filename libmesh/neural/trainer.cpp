@@ -16,7 +16,7 @@ namespace {
 
 // Samples per matrix-matrix block in batch epochs: large enough for
 // efficient products, small enough that the activations stay in cache.
-constexpr Eigen::Index block_samples = 256;
+constexpr auto block_samples = static_cast<Eigen::Index>(training_block_samples);
 
 // FANN clips every weight to this magnitude after an iRPROP- or quickprop step.
 constexpr scalar weight_limit = 1500.0f;
@@ -378,6 +378,145 @@ void trainer::update_adam(network& net, std::size_t num_samples) {
   }
 }
 
+// Adds the slopes of the block whose error terms compute_errors just left in
+// errors_ to `slopes`.
+void trainer::add_block_slopes(const network& net, const Eigen::Ref<const matrix>& inputs,
+                               std::vector<weight_matrix>& slopes) const {
+  for (std::size_t l = 1; l < net.num_layers(); ++l) {
+    weight_matrix& slope = slopes[l - 1];
+    const Eigen::Index previous = slope.cols() - 1;
+    if (l == 1) {
+      slope.leftCols(previous).noalias() += errors_[0] * inputs.transpose();
+    } else {
+      slope.leftCols(previous).noalias() += errors_[l - 1] * values_[l - 2].transpose();
+    }
+    slope.col(previous) += errors_[l - 1].rowwise().sum();
+  }
+}
+
+// Updates the weights from slopes_ summed over `num_samples` samples with the
+// configured batch algorithm, then clears slopes_ (the update functions of
+// iRPROP-, quickprop and Adam clear them as they go).
+void trainer::apply_update(network& net, std::size_t num_samples) {
+  switch (params_.algorithm) {
+    case training_algorithm::batch:
+      update_batch(net, num_samples);
+      for (weight_matrix& slope : slopes_) {
+        slope.setZero();
+      }
+      break;
+    case training_algorithm::rprop:
+      update_rprop(net);
+      break;
+    case training_algorithm::quickprop:
+      update_quickprop(net, num_samples);
+      break;
+    case training_algorithm::adam:
+      update_adam(net, num_samples);
+      break;
+    case training_algorithm::incremental:
+      break;
+  }
+}
+
+result<void> gradient::add(const gradient& other) {
+  if (slopes.empty() && samples == 0) {
+    slopes.assign(other.slopes.size(), 0.0);
+  }
+  if (other.slopes.size() != slopes.size()) {
+    return fail(errc::invalid_argument, "gradient of " + std::to_string(other.slopes.size()) +
+                                            " slopes cannot be added to one of " +
+                                            std::to_string(slopes.size()));
+  }
+  for (std::size_t i = 0; i < slopes.size(); ++i) {
+    slopes[i] += other.slopes[i];
+  }
+  samples += other.samples;
+  squared_error += other.squared_error;
+  bit_fail += other.bit_fail;
+  return {};
+}
+
+epoch_result gradient::errors(std::size_t num_outputs) const {
+  epoch_result result;
+  const auto values = static_cast<double>(samples * num_outputs);
+  result.mse = values > 0 ? squared_error / values : 0.0;
+  result.bit_fail = bit_fail;
+  return result;
+}
+
+result<gradient> trainer::compute_gradient(const network& net, const dataset& data) {
+  if (auto shapes = check_shapes(net, data); !shapes) {
+    return shapes.err();
+  }
+
+  gradient out;
+  out.slopes.assign(net.num_weights(), 0.0);
+  out.samples = data.num_samples();
+  epoch_result totals;
+  std::vector<weight_matrix> block_slopes = zeros_like(topology_);
+  const Eigen::Index samples = data.inputs().cols();
+
+  for (Eigen::Index start = 0; start < samples; start += block_samples) {
+    const Eigen::Index count = std::min(block_samples, samples - start);
+    const auto inputs = data.inputs().middleCols(start, count);
+    compute_errors(net, inputs, data.outputs().middleCols(start, count), totals);
+
+    for (weight_matrix& slope : block_slopes) {
+      slope.setZero();
+    }
+    add_block_slopes(net, inputs, block_slopes);
+
+    // Row-major layer matrices, layer after layer: FANN's connection order.
+    std::size_t offset = 0;
+    for (const weight_matrix& slope : block_slopes) {
+      for (Eigen::Index i = 0; i < slope.size(); ++i) {
+        out.slopes[offset + static_cast<std::size_t>(i)] += static_cast<double>(slope.data()[i]);
+      }
+      offset += static_cast<std::size_t>(slope.size());
+    }
+  }
+
+  out.squared_error = totals.mse;
+  out.bit_fail = totals.bit_fail;
+  return out;
+}
+
+result<epoch_result> trainer::apply_gradient(network& net, const gradient& total) {
+  if (params_.algorithm == training_algorithm::incremental) {
+    return fail(errc::invalid_argument,
+                "apply_gradient: incremental training updates after every sample and has no "
+                "epoch gradient; use run_epoch");
+  }
+  if (net.num_weights() != topology_.num_weights() ||
+      net.layout().layers.size() != topology_.layers.size()) {
+    return fail(errc::invalid_argument,
+                "trainer was created for a network of another shape (" +
+                    std::to_string(topology_.num_weights()) + " weights, this one has " +
+                    std::to_string(net.num_weights()) + ")");
+  }
+  if (total.slopes.size() != net.num_weights()) {
+    return fail(errc::invalid_argument, "apply_gradient: the gradient has " +
+                                            std::to_string(total.slopes.size()) +
+                                            " slopes, the network " +
+                                            std::to_string(net.num_weights()) + " weights");
+  }
+  if (total.samples == 0) {
+    return fail(errc::invalid_argument, "apply_gradient: the gradient covers 0 samples");
+  }
+
+  std::size_t offset = 0;
+  for (weight_matrix& slope : slopes_) {
+    for (Eigen::Index i = 0; i < slope.size(); ++i) {
+      slope.data()[i] = static_cast<scalar>(total.slopes[offset + static_cast<std::size_t>(i)]);
+    }
+    offset += static_cast<std::size_t>(slope.size());
+  }
+  apply_update(net, total.samples);
+  ++epochs_;
+  return total.errors(net.num_outputs());
+}
+
 result<epoch_result> trainer::run_epoch(network& net, const dataset& data) {
   if (auto shapes = check_shapes(net, data); !shapes) {
     return shapes.err();
@@ -397,39 +536,9 @@ result<epoch_result> trainer::run_epoch(network& net, const dataset& data) {
       const Eigen::Index count = std::min(block_samples, samples - start);
       const auto inputs = data.inputs().middleCols(start, count);
       compute_errors(net, inputs, data.outputs().middleCols(start, count), totals);
-
-      for (std::size_t l = 1; l < net.num_layers(); ++l) {
-        weight_matrix& slope = slopes_[l - 1];
-        const Eigen::Index previous = slope.cols() - 1;
-        if (l == 1) {
-          slope.leftCols(previous).noalias() += errors_[0] * inputs.transpose();
-        } else {
-          slope.leftCols(previous).noalias() += errors_[l - 1] * values_[l - 2].transpose();
-        }
-        slope.col(previous) += errors_[l - 1].rowwise().sum();
-      }
+      add_block_slopes(net, inputs, slopes_);
     }
-
-    const auto count = static_cast<std::size_t>(samples);
-    switch (params_.algorithm) {
-      case training_algorithm::batch:
-        update_batch(net, count);
-        for (weight_matrix& slope : slopes_) {
-          slope.setZero();
-        }
-        break;
-      case training_algorithm::rprop:
-        update_rprop(net);
-        break;
-      case training_algorithm::quickprop:
-        update_quickprop(net, count);
-        break;
-      case training_algorithm::adam:
-        update_adam(net, count);
-        break;
-      case training_algorithm::incremental:
-        break;
-    }
+    apply_update(net, static_cast<std::size_t>(samples));
   }
 
   ++epochs_;

@@ -1,6 +1,6 @@
-// The neural agent actor in-process: training in slices, inference with the
-// agent's input scaling, snapshots, weight replacement and the memory and
-// busy refusals.
+// The neural agent actor in-process: training in slices, gradients for
+// data-parallel training, inference with the agent's input scaling,
+// snapshots, weight replacement and the memory and busy refusals.
 
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
@@ -212,6 +212,49 @@ TEST_F(agent_test, rejects_shape_mismatch) {
       train(*agent, agent_train_request{std::make_shared<const neural::dataset>(std::move(*data)), {}, 1, 0.0});
   EXPECT_FALSE(reply.ok);
   EXPECT_NE(reply.error.find("3 inputs"), std::string::npos) << reply.error;
+  self_->send_exit(*agent, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(agent_test, computes_gradient_at_given_weights) {
+  auto spec = xor_spec(5);
+  auto reference_net = spec.model.net;
+  auto agent = mesh::actors::spawn_neural_agent(system_, std::move(spec), plenty);
+  ASSERT_TRUE(agent.has_value()) << agent.err().message;
+  const auto data = xor_data();
+
+  // The gradient at other weights than the agent's, as a replica gets them.
+  std::vector<neural::scalar> weights(reference_net.num_weights(), 0.05f);
+  ASSERT_TRUE(reference_net.set_weights(weights).has_value());
+  auto reference_trainer = neural::trainer::create(reference_net, neural::training_params{});
+  ASSERT_TRUE(reference_trainer.has_value());
+  const auto expected = reference_trainer->compute_gradient(reference_net, *data);
+  ASSERT_TRUE(expected.has_value());
+
+  mesh::actors::agent_gradient_reply out;
+  self_->request(*agent, 10s, mesh::actors::neural_gradient_atom::value,
+                 mesh::actors::agent_gradient_request{data, weights})
+      .receive([&](const mesh::actors::agent_gradient_reply& reply) { out = reply; },
+               [&](const caf::error& err) { out.error = system_.render(err); });
+  ASSERT_TRUE(out.ok) << out.error;
+  EXPECT_EQ(out.gradient.samples, 4u);
+  EXPECT_EQ(out.gradient.slopes, expected->slopes);
+  EXPECT_EQ(out.gradient.squared_error, expected->squared_error);
+
+  // A data set of another width is an error naming both widths.
+  neural::matrix inputs(3, 1);
+  inputs.setZero();
+  neural::matrix outputs(1, 1);
+  outputs.setZero();
+  auto wide = neural::dataset::create(inputs, outputs);
+  ASSERT_TRUE(wide.has_value());
+  mesh::actors::agent_gradient_reply refused;
+  self_->request(*agent, 10s, mesh::actors::neural_gradient_atom::value,
+                 mesh::actors::agent_gradient_request{
+                     std::make_shared<const neural::dataset>(std::move(*wide)), {}})
+      .receive([&](const mesh::actors::agent_gradient_reply& reply) { refused = reply; },
+               [&](const caf::error& err) { refused.error = system_.render(err); });
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.error.find("3 inputs"), std::string::npos) << refused.error;
   self_->send_exit(*agent, caf::exit_reason::user_shutdown);
 }
 

@@ -1,7 +1,8 @@
-// Distributed training on real node processes: a 3-node mesh (one bootstrap,
-// two workers) trains the FANN thyroid set, serves inference through a node
-// that never trained the model, and finishes a job after SIGKILL of a
-// replica's node. The data sets live outside the repository in
+// Distributed training on real node processes. A 3-node mesh (one bootstrap,
+// two workers) trains the FANN thyroid set with one and with two replicas,
+// and serves inference through a node that never trained the model. It
+// counts jobs and inference requests in /metrics, and finishes a job after
+// SIGKILL of a replica's node. The data sets live outside the repository in
 // ../shared/datasets/fann; the tests skip when it is absent.
 
 #include <google/protobuf/util/json_util.h>
@@ -201,14 +202,18 @@ TEST_F(neural_mesh_test, two_replicas_train_thyroid_and_serve_inference) {
   ASSERT_TRUE(pair.has_test_accuracy());
   EXPECT_GT(pair.test_accuracy(), 0.92);
 
-  // NOTE: averaging the weights of two iRPROP- replicas every 10 epochs
-  // reaches a test MSE close to one replica over the whole set with the same
-  // epochs, but not always at or below it (0.0088 against 0.0075 on thyroid
-  // at 200 epochs in a Debug build), so the bound allows 25 percent.
+  // Each epoch the coordinator sums the two shard gradients, which is the
+  // gradient of the whole set, and applies one iRPROP- update, so two
+  // replicas follow the trajectory of one. The shards are cut at the
+  // trainer's block boundaries and the sums are taken in double, so only a
+  // float rounding tie could make them differ; 1 percent covers that.
   ASSERT_TRUE(single.has_test_mse());
   ASSERT_TRUE(pair.has_test_mse());
-  EXPECT_LE(pair.test_mse(), single.test_mse() * 1.25)
+  RecordProperty("one_replica_test_mse", std::to_string(single.test_mse()));
+  RecordProperty("two_replica_test_mse", std::to_string(pair.test_mse()));
+  EXPECT_LE(pair.test_mse(), single.test_mse() * 1.01)
       << "2 replicas: " << pair.test_mse() << ", 1 replica: " << single.test_mse();
+  EXPECT_NEAR(pair.train_mse(), single.train_mse(), single.train_mse() * 0.01);
 
   // The worker that did not run the single-replica job never trained that
   // model; it loads it from its copy of the DAG.
@@ -255,6 +260,63 @@ TEST_F(neural_mesh_test, two_replicas_train_thyroid_and_serve_inference) {
   ASSERT_TRUE(parse(listed->body, info));
   EXPECT_TRUE(info.loaded());
   EXPECT_EQ(info.layers_size(), 3);
+}
+
+// Reads the value of the sample `series` (name and labels as printed) from
+// the node's /metrics page. Returns nullopt when either is missing.
+std::optional<double> scrape(const test_node& target, const std::string& series) {
+  auto page = mesh::http::get("http://127.0.0.1:" + std::to_string(target.ports.metrics) + "/metrics", 2s);
+  if (!page || page->status != 200) {
+    return std::nullopt;
+  }
+  const auto at = page->body.find("\n" + series + " ");
+  if (at == std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stod(page->body.substr(at + series.size() + 2));
+}
+
+TEST_F(neural_mesh_test, metrics_count_jobs_and_inference) {
+  // w1 coordinates no other job in this suite, so it counts exactly this one.
+  auto& coordinator = node(1);
+  const auto id = submit(coordinator, thyroid_job(1, 20));
+  const auto status = wait_for_end(coordinator, id, 120s);
+  ASSERT_EQ(status.state(), "completed") << status.error() << "\n" << mesh_->logs();
+
+  EXPECT_TRUE(eventually(5s, [&] {
+    return scrape(coordinator, R"(mesh_neural_jobs{state="completed"})") == 1.0;
+  })) << "mesh_neural_jobs{state=\"completed\"} = "
+      << scrape(coordinator, R"(mesh_neural_jobs{state="completed"})").value_or(-1);
+  EXPECT_EQ(scrape(coordinator, R"(mesh_neural_jobs{state="running"})"), 0.0);
+  EXPECT_GE(scrape(coordinator, "mesh_neural_epochs_total").value_or(0), 20.0);
+
+  const auto before_ok = scrape(coordinator, R"(mesh_neural_inference_requests_total{outcome="ok"})").value_or(0);
+  const auto before_invalid =
+      scrape(coordinator, R"(mesh_neural_inference_requests_total{outcome="invalid"})").value_or(0);
+  const std::string url = api_url(coordinator) + "/v1/models/" + status.model_id() + "/infer";
+  // One row of 21 zeros, thyroid's input width.
+  std::string row = "[0";
+  for (int i = 1; i < 21; ++i) {
+    row += ",0";
+  }
+  row += "]";
+  std::optional<mesh::http::response> answer;
+  ASSERT_TRUE(eventually(20s, [&] {
+    auto reply = mesh::http::post(url, R"({"inputs":[)" + row + "]}", "", 10s);
+    if (reply && reply->status == 200) {
+      answer = *reply;
+      return true;
+    }
+    return false;
+  })) << mesh_->logs();
+  auto bad = mesh::http::post(url, R"({"inputs":[[1,2]]})", "", 10s);
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->status, 400u);
+
+  EXPECT_EQ(scrape(coordinator, R"(mesh_neural_inference_requests_total{outcome="ok"})"), before_ok + 1);
+  EXPECT_EQ(scrape(coordinator, R"(mesh_neural_inference_requests_total{outcome="invalid"})"),
+            before_invalid + 1);
+  EXPECT_GE(scrape(coordinator, "mesh_neural_inference_seconds_count").value_or(0), 1.0);
 }
 
 // Runs last: it kills w2.

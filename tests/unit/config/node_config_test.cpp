@@ -234,6 +234,25 @@ TEST_F(NodeConfig, MembershipValidationIsApplied) {
   expect_invalid(run_keyed({"--probe-interval-ms", "100", "--probe-timeout-ms", "200"}), {"membership"});
 }
 
+TEST_F(NodeConfig, PushPullScaleThresholdFromEachSource) {
+  auto from_flag = run_keyed({"--push-pull-scale-threshold", "64"});
+  ASSERT_TRUE(from_flag.has_value()) << from_flag.err().message;
+  EXPECT_EQ(from_flag->config.membership.push_pull_scale_threshold, 64U);
+
+  auto from_env = run_keyed({}, {{"MESH_PUSH_PULL_SCALE_THRESHOLD", "500"}});
+  ASSERT_TRUE(from_env.has_value()) << from_env.err().message;
+  EXPECT_EQ(from_env->config.membership.push_pull_scale_threshold, 500U);
+
+  const auto yaml = write_yaml("membership:\n  push_pull_scale_threshold: 2000\n");
+  auto from_yaml = run_keyed({"--config", yaml.string()});
+  ASSERT_TRUE(from_yaml.has_value()) << from_yaml.err().message;
+  EXPECT_EQ(from_yaml->config.membership.push_pull_scale_threshold, 2000U);
+}
+
+TEST_F(NodeConfig, PushPullScaleThresholdRejectsZero) {
+  expect_invalid(run_keyed({"--push-pull-scale-threshold", "0"}), {"--push-pull-scale-threshold", "'0'"});
+}
+
 TEST_F(NodeConfig, UnknownFlagIsUsageError) {
   expect_invalid(run_keyed({"--no-such-flag"}), {"--no-such-flag", "--help"});
 }

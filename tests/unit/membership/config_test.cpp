@@ -1,4 +1,5 @@
 // swim_config::validate: defaults pass, each out-of-range field is named.
+// scaled_push_pull_interval: the push-pull interval as the member count grows.
 #include <gtest/gtest.h>
 
 #include "mesh/membership/config.hpp"
@@ -51,6 +52,64 @@ TEST(SwimConfig, RejectsRetryMaximumBelowInitial) {
   config.join_retry_initial = 5s;
   config.join_retry_max = 1s;
   EXPECT_NE(rejection(config).find("join_retry_max = 1000 ms"), std::string::npos);
+}
+
+TEST(SwimConfig, RejectsZeroPushPullScaleThreshold) {
+  swim_config config;
+  config.push_pull_scale_threshold = 0;
+  EXPECT_NE(rejection(config).find("membership.push_pull_scale_threshold = 0 is invalid"),
+            std::string::npos);
+}
+
+// The defaults: a 15 s interval, scaled above 32 alive members.
+TEST(PushPullScaling, DefaultIntervalAtTenMembers) {
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 10), 15s);
+}
+
+TEST(PushPullScaling, ThresholdItselfIsNotScaled) {
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 32), 15s);
+}
+
+TEST(PushPullScaling, DoubledJustAboveThreshold) {
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 33), 30s);
+}
+
+TEST(PushPullScaling, ExactDoublingsHaveNoRoundingError) {
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 64), 30s);
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 65), 45s);
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 1024), 90s);
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 1025), 105s);
+}
+
+TEST(PushPullScaling, SixIntervalsAtThousandMembers) {
+  // 32 * 2^5 = 1024 covers 1,000 members: 5 doublings, 6 intervals.
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 1000), 90s);
+}
+
+TEST(PushPullScaling, TenIntervalsAtTenThousandMembers) {
+  // 32 * 2^9 = 16,384 covers 10,000 members: 9 doublings, 10 intervals.
+  EXPECT_EQ(scaled_push_pull_interval(swim_config{}, 10000), 150s);
+}
+
+TEST(PushPullScaling, FollowsConfiguredThresholdAndInterval) {
+  swim_config config;
+  config.push_pull_interval = 2s;
+  config.push_pull_scale_threshold = 100;
+  EXPECT_EQ(scaled_push_pull_interval(config, 10), 2s);
+  EXPECT_EQ(scaled_push_pull_interval(config, 100), 2s);
+  EXPECT_EQ(scaled_push_pull_interval(config, 101), 4s);
+  EXPECT_EQ(scaled_push_pull_interval(config, 1000), 10s);
+  EXPECT_EQ(scaled_push_pull_interval(config, 10000), 16s);
+}
+
+TEST(PushPullScaling, GrowsMonotonicallyWithMembers) {
+  const swim_config config;
+  auto previous = scaled_push_pull_interval(config, 1);
+  for (std::size_t members = 2; members <= 20000; ++members) {
+    const auto interval = scaled_push_pull_interval(config, members);
+    ASSERT_GE(interval, previous) << "members=" << members;
+    previous = interval;
+  }
 }
 
 }  // namespace

@@ -134,6 +134,10 @@ struct start_dag {
 struct dag_actor_config {
   // The engine over the node's vertex store, already reloaded from it.
   std::shared_ptr<consensus::engine> engine;
+  // The store's write-ahead log when it was opened with sync_mode::by_caller:
+  // the actor syncs it on a thread of its own and holds back what depends on
+  // a commit until then. Empty when every commit syncs by itself.
+  std::filesystem::path wal_file;
   // Interval of the poll loop while vertices are undecided or missing.
   std::chrono::milliseconds poll_interval{2};
   // Interval of the poll loop when there is nothing to decide.
@@ -141,13 +145,16 @@ struct dag_actor_config {
   // Every interval the node sends its tips to one random member, which
   // fetches what it lacks; after a restart this is how a node catches up.
   std::chrono::milliseconds sync_interval{1000};
-  // Missing parents are fetched again after this long, at most
-  // max_fetch_attempts times; a vertex whose ancestry is still missing after
+  // A vertex this node lacks is requested after fetch_delay (it is usually
+  // on its way already), then again every fetch_retry, at most
+  // max_fetch_attempts times. A vertex whose ancestry is still missing after
   // max_waiting is dropped and counted.
+  std::chrono::milliseconds fetch_delay{25};
   std::chrono::milliseconds fetch_retry{300};
   std::uint32_t max_fetch_attempts = 20;
   std::chrono::milliseconds max_waiting{30000};
-  // Ancestors sent along with each vertex in a fetch reply.
+  // Most ancestors sent along with each vertex in a fetch reply, when the
+  // request asks for them.
   std::size_t fetch_ancestors = 256;
   std::uint64_t seed = 0;
   // Not owned; each must outlive the actor.

@@ -6,6 +6,7 @@
 //
 // Requests (every reply goes to the requester):
 //   (neural_train_atom, agent_train_request)   -> agent_train_reply
+//   (neural_gradient_atom, agent_gradient_request) -> agent_gradient_reply
 //   (neural_infer_atom, agent_infer_request)   -> agent_infer_reply
 //   (neural_snapshot_atom)                     -> neural::model
 //   (neural_weights_atom, agent_weights)       -> agent_ack
@@ -35,6 +36,7 @@ using neural_train_atom = caf::atom_constant<caf::atom("ntrain")>;
 using neural_infer_atom = caf::atom_constant<caf::atom("ninfer")>;
 using neural_snapshot_atom = caf::atom_constant<caf::atom("nsnapshot")>;
 using neural_weights_atom = caf::atom_constant<caf::atom("nweights")>;
+using neural_gradient_atom = caf::atom_constant<caf::atom("ngradient")>;
 
 // What an agent starts with: the network (its topology and weights), the
 // input scaling it applies before inference, and the training parameters.
@@ -68,6 +70,24 @@ struct agent_train_reply {
   bool desired_error_reached = false;
   // The weights after the last epoch, in FANN's connection order.
   std::vector<neural::scalar> weights;
+};
+
+// Computes the gradient of `data` at `weights` in one message: the replica's
+// part of one epoch of synchronous data-parallel training. The weights stay
+// as the agent's weights afterwards; the trainer's algorithm state is not
+// used or changed.
+struct agent_gradient_request {
+  std::shared_ptr<const neural::dataset> data;
+  // Empty keeps the current weights.
+  std::vector<neural::scalar> weights;
+};
+
+struct agent_gradient_reply {
+  bool ok = false;
+  std::string error;
+  // As agent_train_reply::refusal.
+  std::string refusal;
+  neural::gradient gradient;
 };
 
 // Raw inputs, one sample per column; the agent scales them.
@@ -110,6 +130,8 @@ struct agent_ack {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_train_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_train_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_gradient_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_gradient_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_infer_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_infer_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mesh::actors::agent_ack)

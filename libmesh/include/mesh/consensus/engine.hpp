@@ -133,6 +133,11 @@ class engine {
   // vertex is then inserted without another call.
   [[nodiscard]] add_outcome add_vertex(const dag::vertex& v, timestamp now);
 
+  // Same as add_vertex for a vertex that this node has just signed with its
+  // own identity: the signature check is skipped. A vertex with another
+  // author gets every check.
+  [[nodiscard]] add_outcome add_own_vertex(const dag::vertex& v, timestamp now);
+
   // Picks up to parents_per_vertex parents for a new vertex among the tips
   // of the strongly preferred part of the DAG, weighted by confidence + 1.
   // Never picks a rejected vertex. Empty for an empty DAG.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -48,7 +49,11 @@ class graph {
   [[nodiscard]] bool is_ancestor(const vertex_id& ancestor, const vertex_id& of) const;
 
   // Returns the vertices for which `include` is true and for none of whose
-  // children it is true, in insertion order.
+  // children it is true, in insertion order. `include` must be closed under
+  // parents (true for a vertex means true for its parents), as "strongly
+  // preferred" is: the search then starts at the vertices without children
+  // and walks down only through excluded vertices, so its cost follows the
+  // excluded top of the DAG, not its size.
   [[nodiscard]] std::vector<vertex_id> tips(const std::function<bool(const vertex_id&)>& include) const;
 
   [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
@@ -66,6 +71,8 @@ class graph {
 
   std::vector<node> nodes_;
   std::unordered_map<vertex_id, std::size_t> index_;
+  // Indexes of the vertices without children, in insertion order.
+  std::set<std::size_t> childless_;
 };
 
 // A tip that tip selection may pick, with a positive weight (the engine uses

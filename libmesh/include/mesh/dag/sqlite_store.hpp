@@ -1,7 +1,10 @@
 #pragma once
-// The durable vertex store: one SQLite database file in WAL mode with
-// synchronous=FULL, so a write (or a batch) is on disk when it returns and a
-// crash rolls back anything that was not committed. docs/qudag.md ("Storage")
+// The durable vertex store: one SQLite database file in WAL mode. With
+// sync_mode::on_commit (synchronous=FULL) a write or a batch is on disk when
+// it returns; with sync_mode::by_caller (synchronous=NORMAL) a commit reaches
+// the operating system, which keeps it across a crash of the process, and the
+// caller makes it durable with an fdatasync of wal_file() (see file_syncer).
+// A crash rolls back anything that was not committed. docs/qudag.md ("Storage")
 // lists the tables and columns.
 
 #include <array>
@@ -38,6 +41,11 @@ inline constexpr std::int64_t sqlite_store_schema_version = 1;
 // set_state() is one statement, which SQLite commits atomically on its own.
 // Inside a batch all writes share one transaction. A vertex's parents must
 // be 32-byte ids, because they are stored concatenated.
+enum class sync_mode : std::uint8_t {
+  on_commit,  // every commit waits for fsync
+  by_caller,  // commits return at once; the caller syncs wal_file()
+};
+
 class sqlite_vertex_store final : public vertex_store {
  public:
   // Opens `file`, creating it and the schema when it does not exist (the
@@ -46,7 +54,10 @@ class sqlite_vertex_store final : public vertex_store {
   // is unavailable, and with unsupported_version when the file contains another
   // schema version.
   [[nodiscard]] static result<std::unique_ptr<sqlite_vertex_store>> open(
-      const std::filesystem::path& file);
+      const std::filesystem::path& file, sync_mode mode = sync_mode::on_commit);
+
+  // The write-ahead log that commits append to: `file` with "-wal" appended.
+  [[nodiscard]] std::filesystem::path wal_file() const;
 
   ~sqlite_vertex_store() override;
   sqlite_vertex_store(const sqlite_vertex_store&) = delete;
@@ -90,7 +101,7 @@ class sqlite_vertex_store final : public vertex_store {
 
   explicit sqlite_vertex_store(std::filesystem::path file);
 
-  [[nodiscard]] result<void> configure();
+  [[nodiscard]] result<void> configure(sync_mode sync);
   [[nodiscard]] result<void> prepare_schema();
   [[nodiscard]] result<void> prepare_statements();
   [[nodiscard]] result<void> load_counters();

@@ -4,6 +4,7 @@
 // defaults and what each one trades off.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 #include "mesh/error.hpp"
@@ -27,8 +28,14 @@ struct swim_config {
   std::uint32_t gossip_fanout{4};
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   std::uint32_t retransmit_multiplier{4};
-  // Full state exchange with one random member per interval.
+  // Full state exchange with one random member per interval, at or below
+  // push_pull_scale_threshold alive members; see scaled_push_pull_interval().
   std::chrono::milliseconds push_pull_interval{15000};
+  // Alive members above which the push-pull interval grows by one interval
+  // per doubling of the member count. A full state has N entries, so without
+  // the scaling the push-pull traffic of the mesh grows like N^2; with it,
+  // like N log N. 32 as in memberlist.
+  std::uint32_t push_pull_scale_threshold{32};
   // Minimum suspicion timeout = suspicion_multiplier * log10(max(N, 10)) * probe_interval.
   std::uint32_t suspicion_multiplier{4};
   // Maximum suspicion timeout = suspicion_max_multiplier * minimum; the
@@ -51,5 +58,13 @@ struct swim_config {
   // Checks every field; the error names the field, its value and the accepted range.
   [[nodiscard]] result<void> validate() const;
 };
+
+// Push-pull interval for `alive_members` alive members, this node included:
+// push_pull_interval up to push_pull_scale_threshold members, and
+// push_pull_interval * (k + 1) above it, where k is the smallest integer
+// with threshold * 2^k >= alive_members. With the defaults: 15 s at 32
+// members, 30 s at 33 to 64, 90 s at 1,000 and 150 s at 10,000.
+[[nodiscard]] std::chrono::milliseconds scaled_push_pull_interval(const swim_config& config,
+                                                                  std::size_t alive_members);
 
 }  // namespace mesh::membership

@@ -26,6 +26,10 @@ struct simulation_config {
   std::uint64_t seed = 1;
   // Each phase gives up after this much simulated time.
   timestamp phase_limit{std::chrono::minutes(10)};
+  // Both phases together stop after this many events (starts, wake-ups and
+  // deliveries), so that a run too large for the machine ends by itself
+  // with converged or detected false; 0 means no limit.
+  std::uint64_t max_events = 0;
   swim_config swim;
 };
 
@@ -43,6 +47,8 @@ struct simulation_result {
   std::uint64_t gossip_entries = 0;     // piggybacked updates sent
   std::uint64_t push_pull_entries = 0;  // member entries sent in push-pulls
   std::uint64_t events_processed = 0;
+  bool event_limit_reached = false;      // max_events stopped the run
+  std::uint64_t detection_messages = 0;  // messages sent during the failure detection phase
 };
 
 class simulator {

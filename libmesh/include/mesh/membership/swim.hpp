@@ -76,8 +76,9 @@ class swim {
   [[nodiscard]] std::vector<outbound> take_outbox();
 
   // Optional: hands back a message after it was serialized or delivered, so
-  // that its gossip entries are reused for later outbound messages instead
-  // of allocated anew. Keeps at most 128 entries and frees the rest.
+  // that its gossip entries and its push-pull body are reused for later
+  // outbound messages instead of allocated anew. Keeps at most 128 gossip
+  // entries and, in the info_pool, 4 push-pull bodies; frees the rest.
   void recycle(mesh::v1::MembershipMessage&& message);
   [[nodiscard]] std::vector<event> take_events();
 

@@ -1,8 +1,11 @@
 #pragma once
 // Training algorithms of FANN 2.2 (incremental and batch backpropagation,
 // iRPROP-, quickprop) plus Adam, run one epoch at a time so that a caller can
-// train in bounded slices and average weights between them. The MSE and
-// bit-fail figures are FANN's (fann_train.c); docs/neural.md defines them.
+// train in bounded slices. A batch epoch also splits into two halves:
+// computing the gradient of a data set, and applying one update from it.
+// Replicas on several nodes compute the gradients of their shards, and one
+// coordinator applies the update. The MSE and bit-fail figures
+// are FANN's (fann_train.c); docs/neural.md defines them.
 
 #include <cstddef>
 #include <cstdint>
@@ -75,6 +78,32 @@ struct epoch_result {
   std::size_t bit_fail = 0;
 };
 
+// Samples per matrix-matrix block in a batch epoch. compute_gradient starts
+// its blocks at the first sample of the data set it is given, so shards cut at
+// multiples of this size are processed in the same blocks as the whole set.
+inline constexpr std::size_t training_block_samples = 256;
+
+// The slopes of a data set at fixed weights: for every weight the sum over
+// the samples of error term times input, the negative gradient of the summed
+// error. Sums of gradients of disjoint shards are the gradient of their union.
+struct gradient {
+  // One value per weight in FANN's connection order. Double, so that sums of
+  // the same blocks in another order round to the same float in almost every
+  // case.
+  std::vector<double> slopes;
+  std::size_t samples = 0;
+  // Sum of the squared output differences (halved for symmetric outputs).
+  double squared_error = 0.0;
+  std::size_t bit_fail = 0;
+
+  // Adds `other` to this gradient; errc::invalid_argument when the slope
+  // counts differ. An empty gradient takes the size of `other`.
+  [[nodiscard]] result<void> add(const gradient& other);
+
+  // The MSE and bit fails of the samples, as run_epoch reports them.
+  [[nodiscard]] epoch_result errors(std::size_t num_outputs) const;
+};
+
 struct stop_criteria {
   std::uint64_t max_epochs = 1000;
   // Stops when the MSE (stop_function::mse) or the bit-fail count
@@ -105,6 +134,19 @@ class trainer {
   // as FANN reports them).
   [[nodiscard]] result<epoch_result> run_epoch(network& net, const dataset& data);
 
+  // Computes the gradient of `data` at the network's current weights with
+  // the configured error function and bit-fail limit. Changes neither the
+  // weights nor the algorithm state, only the trainer's buffers.
+  [[nodiscard]] result<gradient> compute_gradient(const network& net, const dataset& data);
+
+  // Applies one update of the configured batch algorithm (batch, rprop,
+  // quickprop or adam) from the gradient of a whole training set, and counts
+  // an epoch. compute_gradient over the set followed by apply_gradient gives
+  // the weights of run_epoch up to float rounding of the slope sums. Returns
+  // the MSE and bit fails of the gradient. errc::invalid_argument for the
+  // incremental algorithm, a gradient of 0 samples or of another slope count.
+  [[nodiscard]] result<epoch_result> apply_gradient(network& net, const gradient& total);
+
   // Runs epochs until `criteria` stops it, like fann_train_on_data.
   [[nodiscard]] result<training_summary> train(network& net, const dataset& data,
                                                const stop_criteria& criteria);
@@ -123,6 +165,9 @@ class trainer {
   [[nodiscard]] result<void> check_shapes(const network& net, const dataset& data) const;
   void compute_errors(const network& net, const Eigen::Ref<const matrix>& inputs,
                       const Eigen::Ref<const matrix>& desired, epoch_result& totals);
+  void add_block_slopes(const network& net, const Eigen::Ref<const matrix>& inputs,
+                        std::vector<weight_matrix>& slopes) const;
+  void apply_update(network& net, std::size_t num_samples);
   void update_incremental(network& net, const Eigen::Ref<const matrix>& input);
   void update_batch(network& net, std::size_t num_samples);
   void update_rprop(network& net);
