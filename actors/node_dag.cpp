@@ -3,6 +3,8 @@
 // the vertex and DAG routes on the RPC port.
 
 #include <caf/all.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <random>
@@ -217,9 +219,10 @@ result<void> node::impl::spawn_dag() {
   if (!engine) {
     return engine.err();
   }
-  telemetry::logger("dag")->info("vertex store opened file={} vertices={} preset={}",
+  telemetry::logger("dag")->info("vertex store opened file={} vertices={} preset={} suites={}",
                                  (config.data_dir / database_name).string(),
-                                 engine->store().size(), config.dag.preset);
+                                 engine->store().size(), config.dag.preset,
+                                 fmt::join(dag::available_suites(), ","));
 
   dag_metrics = std::make_unique<consensus::dag_metrics>(*registry);
   actors::dag_actor_config dag_config;
@@ -337,6 +340,9 @@ void node::impl::add_dag_routes(http::router& routes) const {
                      out.set_finality_p99_ms(status.latency_p99_ms);
                      out.set_finality_samples(narrow(status.latency_samples));
                      out.set_preset(preset);
+                     for (const auto& suite : dag::available_suites()) {
+                       out.add_signature_suites(suite);
+                     }
                      return json_reply(200, out);
                    },
                    actors::status_atom::value);

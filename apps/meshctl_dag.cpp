@@ -129,6 +129,11 @@ int status(const options& opts) {
   std::printf("finality p50         %.1f ms\n", s.finality_p50_ms());
   std::printf("finality p99         %.1f ms (%u samples)\n", s.finality_p99_ms(), s.finality_samples());
   std::printf("preset               %s\n", s.preset().c_str());
+  std::string suites;
+  for (const auto& suite : s.signature_suites()) {
+    suites += (suites.empty() ? "" : ", ") + suite;
+  }
+  std::printf("signature suites     %s\n", suites.c_str());
   return 0;
 }
 

@@ -4,7 +4,7 @@
 //
 // Workloads:
 //   verify      Ed25519 verifications per second on one thread.
-//   throughput  eight submitter threads per node submit vertices with 256-byte
+//   throughput  32 submitter threads per node submit vertices with 256-byte
 //               payloads as fast as their node accepts them; the rate is the
 //               number of vertices divided by the time until the last one is
 //               final on every node.

@@ -312,6 +312,8 @@ TEST_F(dag_mesh, bad_submissions_get_400_naming_the_field_and_change_nothing) {
   auto s = status(node(0));
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->pending() + s->final() + s->rejected(), 0u);
+  ASSERT_GE(s->signature_suites_size(), 1);
+  EXPECT_EQ(s->signature_suites(0), "ed25519");
   EXPECT_FALSE(submit(node(0), "{\"ok\":true}", "", true).empty()) << mesh_.logs();
 
   // The gauges follow within one poll-loop period.
