@@ -7,6 +7,7 @@
 
 #include "mesh/telemetry/metrics.hpp"
 #include "mesh/wire/transport.hpp"
+#include "mesh/http/proto_json.hpp"
 #include "neural_manager_state.hpp"
 
 namespace mesh::actors {
@@ -45,27 +46,10 @@ unsigned status_for(errc code) {
 
 }  // namespace
 
-std::string to_json(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  // Printing a message built here cannot fail, so the status is not checked.
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
+std::string to_json(const google::protobuf::Message& message) { return http::to_json(message); }
 
 result<void> parse_json(const std::string& body, google::protobuf::Message& message) {
-  if (body.empty()) {
-    return fail(errc::invalid_argument, "missing JSON body");
-  }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(body, &message, options);
-  if (!status.ok()) {
-    return fail(errc::invalid_argument, "invalid JSON body: " + status.ToString());
-  }
-  return {};
+  return http::from_json(body, message);
 }
 
 http::response json_response(const google::protobuf::Message& message, unsigned status) {

@@ -32,7 +32,7 @@ constexpr std::chrono::milliseconds max_wait_final = 25s;
 constexpr std::string_view database_name = "dag.sqlite";
 
 // Validates a DAG body on the wire thread: it must parse, carry one body, and
-// keep every id at 32 bytes, so that the actor only sees well-formed input.
+// keep every id at 32 bytes, so that the actor receives only well-formed input.
 result<actors::inbound_dag> decode_dag(mesh::v1::Envelope&& envelope) {
   actors::inbound_dag inbound;
   if (!inbound.message.ParseFromString(envelope.body())) {
@@ -157,7 +157,7 @@ http::response submit_error(const actors::dag_submit_reply& reply) {
   return http::error_response(status, reply.error_code, reply.message);
 }
 
-// POST /v1/vertices?wait=final: submits, then answers with the vertex view
+// POST /v1/vertices?wait=final: submits, then replies with the vertex view
 // once it is final (200) or rejected (409), or 504 after max_wait_final.
 void submit_and_wait(caf::actor_system& system, const caf::actor& target,
                      actors::submit_vertex submission, http::responder respond) {
@@ -199,9 +199,9 @@ result<void> node::impl::spawn_dag() {
   if (!preset) {
     return preset.err();
   }
-  // Commits return without waiting for the disk; the DAG actor syncs the
-  // write-ahead log on its own thread before anything depending on a commit
-  // leaves the node.
+  // Commits return without waiting for the disk. The DAG actor syncs the
+  // write-ahead log on its own thread before anything that depends on a
+  // commit leaves the node.
   auto store = dag::sqlite_vertex_store::open(config.data_dir / database_name,
                                               dag::sync_mode::by_caller);
   if (!store) {

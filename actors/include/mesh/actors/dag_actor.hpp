@@ -2,7 +2,7 @@
 // The DAG actor owns the node's QuDAG consensus engine and its SQLite vertex
 // store. It validates, stores and gossips vertices, fetches missing parents,
 // runs Avalanche polls against the voting members on the status board, and
-// answers local requests from the HTTP routes and other actors.
+// replies to local requests from the HTTP routes and other actors.
 //
 // Requests (all replies are sent to the requester):
 //   (submit_vertex)            -> dag_submit_reply
@@ -143,7 +143,7 @@ struct dag_actor_config {
   // Interval of the poll loop when there is nothing to decide.
   std::chrono::milliseconds idle_interval{50};
   // Every interval the node sends its tips to one random member, which
-  // fetches what it lacks; after a restart this is how a node catches up.
+  // fetches what it lacks. After a restart this is how a node catches up.
   std::chrono::milliseconds sync_interval{1000};
   // A vertex this node lacks is requested after fetch_delay (it is usually
   // on its way already), then again every fetch_retry, at most
@@ -153,8 +153,8 @@ struct dag_actor_config {
   std::chrono::milliseconds fetch_retry{300};
   std::uint32_t max_fetch_attempts = 20;
   std::chrono::milliseconds max_waiting{30000};
-  // Most ancestors sent along with each vertex in a fetch reply, when the
-  // request asks for them.
+  // Maximum ancestors sent along with each vertex in a fetch reply, when the
+  // request includes max_ancestors.
   std::size_t fetch_ancestors = 256;
   std::uint64_t seed = 0;
   // Not owned; each must outlive the actor.
