@@ -246,8 +246,15 @@ mesh::v1::JobStatus describe(const job_record& job) {
 
 result<void> validate_request(mesh::v1::JobRequest& request) {
   auto invalid = [](const std::string& message) { return fail(errc::invalid_argument, message); };
-  if (request.train_path().empty()) {
-    return invalid("train_path: missing; give the path of a training file on this node");
+  if (request.train_path().empty() && request.train_data().empty()) {
+    return invalid("train_path: missing; give the path of a training file on this node, or "
+                   "the file's text in train_data");
+  }
+  if (!request.train_path().empty() && !request.train_data().empty()) {
+    return invalid("train_data: give either train_path or train_data, not both");
+  }
+  if (!request.test_path().empty() && !request.test_data().empty()) {
+    return invalid("test_data: give either test_path or test_data, not both");
   }
   if (request.format() != "fann" && request.format() != "csv") {
     return invalid("format: '" + request.format() + "' is invalid; accepted are fann and csv");
@@ -268,8 +275,8 @@ result<void> validate_request(mesh::v1::JobRequest& request) {
     return invalid("test_fraction: " + std::to_string(request.test_fraction()) +
                    " is outside [0, 1)");
   }
-  if (request.test_fraction() > 0 && !request.test_path().empty()) {
-    return invalid("test_fraction: give either test_path or test_fraction, not both");
+  if (request.test_fraction() > 0 && (!request.test_path().empty() || !request.test_data().empty())) {
+    return invalid("test_fraction: give either a test set or test_fraction, not both");
   }
   for (int i = 0; i < request.hidden_layers_size(); ++i) {
     if (request.hidden_layers(i) == 0 || request.hidden_layers(i) > neural::max_layer_size) {
@@ -738,9 +745,11 @@ result<void> load_data(job_record& job, std::mt19937_64& rng) {
   auto output_activation = *neural::parse_activation_function(request.activation_output());
   const auto range = neural::output_range(output_activation);
 
-  auto read = [&](const std::string& path) -> result<neural::dataset> {
+  // A set comes from a file on this node or from the text in the request.
+  auto read = [&](const std::string& path, const std::string& text,
+                  std::string_view field) -> result<neural::dataset> {
     if (request.format() == "fann") {
-      return neural::read_fann_file(path);
+      return text.empty() ? neural::read_fann_file(path) : neural::parse_fann_text(text, field);
     }
     neural::csv_options options;
     options.header = request.csv_header() == "sklearn" ? neural::csv_header::sklearn
@@ -748,18 +757,21 @@ result<void> load_data(job_record& job, std::mt19937_64& rng) {
                                                        : neural::csv_header::none;
     options.off_value = range.low;
     options.on_value = range.high;
-    return neural::read_csv_file(path, options);
+    return text.empty() ? neural::read_csv_file(path, options)
+                        : neural::parse_csv_text(text, field, options);
   };
 
-  auto train = read(request.train_path());
+  const auto train_field = request.train_data().empty() ? "train_path" : "train_data";
+  auto train = read(request.train_path(), request.train_data(), train_field);
   if (!train) {
-    return fail(train.err().code, "train_path: " + train.err().message);
+    return fail(train.err().code, std::string(train_field) + ": " + train.err().message);
   }
   std::optional<neural::dataset> test;
-  if (!request.test_path().empty()) {
-    auto read_test = read(request.test_path());
+  if (!request.test_path().empty() || !request.test_data().empty()) {
+    const auto test_field = request.test_data().empty() ? "test_path" : "test_data";
+    auto read_test = read(request.test_path(), request.test_data(), test_field);
     if (!read_test) {
-      return fail(read_test.err().code, "test_path: " + read_test.err().message);
+      return fail(read_test.err().code, std::string(test_field) + ": " + read_test.err().message);
     }
     if (read_test->num_inputs() != train->num_inputs() ||
         read_test->num_outputs() != train->num_outputs()) {
@@ -772,7 +784,9 @@ result<void> load_data(job_record& job, std::mt19937_64& rng) {
     test = std::move(*read_test);
   }
   job.dataset_sha256 = train->source_sha256;
-  job.dataset_name = std::filesystem::path(request.train_path()).filename().string();
+  job.dataset_name = request.train_data().empty()
+                         ? std::filesystem::path(request.train_path()).filename().string()
+                         : std::string("train_data");
   job.class_names = train->class_names;
 
   neural::dataset training = std::move(*train);
@@ -825,6 +839,9 @@ result<void> load_data(job_record& job, std::mt19937_64& rng) {
   }
   job.scaling = std::move(*scaling);
   job.train = std::make_shared<const neural::dataset>(neural::shuffle_dataset(training, rng));
+  // The parsed sets replace the text sent in the request.
+  job.request.clear_train_data();
+  job.request.clear_test_data();
   return {};
 }
 

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -179,6 +181,33 @@ TEST_F(neural_mesh_test, missing_training_file_fails_job) {
   const auto status = wait_for_end(node(0), id, 30s);
   EXPECT_EQ(status.state(), "failed");
   EXPECT_NE(status.error().find("no-such-file.train"), std::string::npos) << status.error();
+}
+
+TEST_F(neural_mesh_test, job_with_data_in_request_completes) {
+  auto read_text = [](const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  auto job = thyroid_job(2, 20);
+  job.clear_train_path();
+  job.clear_test_path();
+  job.set_train_data(read_text(fann_dir() / "thyroid.train"));
+  job.set_test_data(read_text(fann_dir() / "thyroid.test"));
+  ASSERT_FALSE(job.train_data().empty());
+
+  const auto id = submit(node(0), job);
+  const auto status = wait_for_end(node(0), id, 120s);
+  EXPECT_EQ(status.state(), "completed") << status.error() << "\n" << mesh_->logs();
+  EXPECT_FALSE(status.model_id().empty());
+  EXPECT_GT(status.test_samples(), 0u);
+  EXPECT_GT(status.test_mse(), 0.0);
+
+  // A path and a text for the same set is ambiguous.
+  job.set_train_path((fann_dir() / "thyroid.train").string());
+  auto reply = mesh::http::post(api_url(node(0)) + "/v1/jobs", to_json(job), "", 5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 400u);
+  EXPECT_NE(reply->body.find("train_data"), std::string::npos) << reply->body;
 }
 
 TEST_F(neural_mesh_test, two_replicas_train_thyroid_and_serve_inference) {
