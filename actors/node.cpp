@@ -258,6 +258,11 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
 
   actors::health_monitor_config health_config;
   health_config.watched.emplace("membership", state->membership);
+  for (const auto& [name, component] : {std::pair{"dag", state->dag}, std::pair{"neural", state->neural}}) {
+    if (component) {
+      health_config.watched.emplace(name, component);
+    }
+  }
   health_config.board = &state->board;
   health_config.actor_metrics = state->actor_metrics.get();
   state->health = actors::spawn_health_monitor(*state->system, std::move(health_config));

@@ -56,7 +56,8 @@ int submit(const options& opts, const submit_options& sub) {
   if (!sub.json.empty()) {
     auto parsed = google::protobuf::util::JsonStringToMessage(sub.json, request.mutable_json());
     if (!parsed.ok()) {
-      std::cerr << "meshctl: --json '" << sub.json << "' is not a JSON value: " << parsed.ToString() << "\n";
+      std::cerr << "meshctl: --json '" << sub.json << "' is not a JSON value: " << parsed.message()
+                << "\n";
       return exit_usage;
     }
   } else if (!sub.data.empty()) {
