@@ -85,11 +85,11 @@ bool del(const options& opts, const std::string& path, google::protobuf::Message
 }
 
 void print_job(const mesh::v1::JobStatus& job) {
-  std::printf("%-22s  %-9s  epoch %llu/%llu  train_mse %.6f", job.id().c_str(), job.state().c_str(),
+  std::printf("%-22s  %-9s  epoch %llu/%llu  train_mse %.4g", job.id().c_str(), job.state().c_str(),
               static_cast<unsigned long long>(job.epoch()),
               static_cast<unsigned long long>(job.max_epochs()), job.train_mse());
   if (job.has_test_mse()) {
-    std::printf("  test_mse %.6f", job.test_mse());
+    std::printf("  test_mse %.4g", job.test_mse());
   }
   if (job.has_test_accuracy()) {
     std::printf("  test_accuracy %.4f", job.test_accuracy());
@@ -97,7 +97,7 @@ void print_job(const mesh::v1::JobStatus& job) {
   if (job.has_model_id()) {
     std::printf("  model %s", job.model_id().c_str());
   }
-  std::printf("  %.1f s\n", job.elapsed_seconds());
+  std::printf("  elapsed %.1f s\n", job.elapsed_seconds());
   if (job.has_error()) {
     std::printf("  error: %s\n", job.error().c_str());
   }
@@ -141,6 +141,9 @@ int list(const options& opts) {
   if (opts.output == "json") {
     std::cout << raw << "\n";
     return 0;
+  }
+  if (agents.agents().empty()) {
+    std::cout << "no agents on this node\n";
   }
   for (const auto& agent : agents.agents()) {
     print_agent(agent);
@@ -229,6 +232,9 @@ int jobs(const options& opts, const std::string& id) {
   if (opts.output == "json") {
     std::cout << raw << "\n";
     return 0;
+  }
+  if (list.jobs().empty()) {
+    std::cout << "no jobs on this node (jobs are listed by the node that received them)\n";
   }
   for (const auto& job : list.jobs()) {
     print_job(job);
