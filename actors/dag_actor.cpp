@@ -40,7 +40,7 @@ constexpr std::size_t max_reply_bytes = 2 * 1024 * 1024;
 
 // A vertex this node lacks: a parent of a waiting vertex, or an id a peer
 // polled or announced as a tip.
-struct wanted_vertex {
+struct absent_vertex {
   std::string source;  // the peer that named it, asked first
   steady::time_point since{};
   steady::time_point last_request{};
@@ -70,7 +70,6 @@ struct dag_state {
   std::uint64_t next_sequence = 0;
   bool batch_open = false;
   bool flush_scheduled = false;
-  bool tick_scheduled = false;
   steady::time_point last_sync{};
   steady::time_point last_metrics{};
 
@@ -82,7 +81,7 @@ struct dag_state {
   std::deque<double> latencies_ms;
   std::unordered_map<dag::vertex_id, std::vector<caf::response_promise>> awaiting;
   std::vector<caf::actor> subscribers;
-  std::unordered_map<dag::vertex_id, wanted_vertex> wanted;
+  std::unordered_map<dag::vertex_id, absent_vertex> absent;
 
   // Commits so far, and how many of them the syncer made durable.
   std::uint64_t commits = 0;
@@ -232,8 +231,12 @@ void report_events(dag_actor* self, std::vector<consensus::event>& events) {
     } else {
       st.submitted_at.erase(e.id);
     }
+    auto waiting = st.awaiting.find(e.id);
+    if (waiting == st.awaiting.end() && st.subscribers.empty()) {
+      continue;  // nobody to tell, so the store is not read
+    }
     auto view = make_view(st, e.id);
-    if (auto waiting = st.awaiting.find(e.id); waiting != st.awaiting.end()) {
+    if (waiting != st.awaiting.end()) {
       for (auto& promise : waiting->second) {
         promise.deliver(view);
       }
@@ -257,8 +260,8 @@ void publish_metrics(dag_actor* self) {
                              store.count(dag::vertex_state::rejected));
 }
 
-// Sends, answers and reports what depended on commits up to `commit`, now
-// that they are durable.
+// Sends the gossip, delivers the replies and reports the decisions that
+// depended on commits up to `commit`, now that they are durable.
 void release_through(dag_actor* self, std::uint64_t commit) {
   auto& st = self->state;
   while (!st.unreleased.empty() && st.unreleased.front().commit <= commit) {
@@ -292,8 +295,8 @@ void flush(dag_actor* self) {
     auto committed = st.machine->commit_batch();
     st.batch_open = false;
     if (!committed) {
-      // NOTE: the engine's memory already contains the changes of this batch;
-      // after a restart the store's older state wins and the undecided
+      // NOTE: the engine's memory already contains the changes of this batch.
+      // After a restart the store's older state wins, and the undecided
       // vertices are polled again.
       std::uint64_t suppressed = 0;
       if (st.store_errors.allow(suppressed)) {
@@ -324,33 +327,33 @@ void flush(dag_actor* self) {
 // Records vertices this node lacks. They are requested from `source` once
 // fetch_delay has passed, since a vertex named by a peer is usually already
 // on its way here through the author's gossip.
-void want(dag_actor* self, const std::string& source, const std::vector<dag::vertex_id>& ids) {
+void note_absent(dag_actor* self, const std::string& source, const std::vector<dag::vertex_id>& ids) {
   auto& st = self->state;
   const auto now = steady::now();
   for (const auto& id : ids) {
     if (!st.machine->store().has(id)) {
-      st.wanted.try_emplace(id, wanted_vertex{source, now, {}, 0});
+      st.absent.try_emplace(id, absent_vertex{source, now, {}, 0});
     }
   }
 }
 
-// Requests the wanted vertices that are due: the first request goes to the
-// peer that named the vertex and asks for the vertex alone, retries go to a
-// random member and ask for ancestors too, because a vertex still missing
-// after one round trip usually means this node is behind. Drops ids that
-// arrived or ran out of attempts.
-void request_wanted(dag_actor* self) {
+// Requests the absent vertices that are due. The first request goes to the
+// peer that named the vertex and requests the vertex alone. Retries go to a
+// random member and include ancestors, because a vertex still missing after
+// one round trip usually means this node is behind. Drops ids that arrived
+// or ran out of attempts.
+void request_absent(dag_actor* self) {
   auto& st = self->state;
-  if (st.wanted.empty()) {
+  if (st.absent.empty()) {
     return;
   }
   const auto now = steady::now();
   std::map<std::string, mesh::v1::DagMessage> requests;
   std::uniform_int_distribution<std::size_t> pick(0, std::max<std::size_t>(st.member_ids.size(), 1) - 1);
-  for (auto it = st.wanted.begin(); it != st.wanted.end();) {
+  for (auto it = st.absent.begin(); it != st.absent.end();) {
     auto& w = it->second;
     if (st.machine->store().has(it->first) || w.attempts >= st.config.max_fetch_attempts) {
-      it = st.wanted.erase(it);
+      it = st.absent.erase(it);
       continue;
     }
     const bool due = w.attempts == 0 ? now - w.since >= st.config.fetch_delay
@@ -384,13 +387,13 @@ void add_vertices(dag_actor* self, const std::string& from,
   for (const auto& message : vertices) {
     auto outcome = st.machine->add_vertex(dag::from_proto(message), dag_state::now());
     if (!outcome.id.empty()) {
-      st.wanted.erase(outcome.id);
+      st.absent.erase(outcome.id);
     }
     if (outcome.result == dag::validation_result::missing_parents) {
       missing.insert(missing.end(), outcome.missing_parents.begin(), outcome.missing_parents.end());
     }
   }
-  want(self, from, missing);
+  note_absent(self, from, missing);
 }
 
 // Replies with the requested vertices, each preceded by up to
@@ -466,7 +469,7 @@ void answer_poll(dag_actor* self, const std::string& from, const mesh::v1::PollR
   if (st.config.metrics != nullptr) {
     st.config.metrics->count_poll_answered();
   }
-  want(self, from, unknown);
+  note_absent(self, from, unknown);
 }
 
 void send_tips(dag_actor* self, const std::string& to, bool reply_requested) {
@@ -529,7 +532,7 @@ void handle_inbound(dag_actor* self, inbound_dag& inbound) {
           unknown.push_back(id);
         }
       }
-      want(self, inbound.from_id, unknown);
+      note_absent(self, inbound.from_id, unknown);
       if (message.tips().reply_requested()) {
         send_tips(self, inbound.from_id, false);
       }
@@ -542,7 +545,6 @@ void handle_inbound(dag_actor* self, inbound_dag& inbound) {
 
 void tick(dag_actor* self) {
   auto& st = self->state;
-  st.tick_scheduled = false;
   refresh_members(self);
   const auto now = dag_state::now();
 
@@ -555,10 +557,10 @@ void tick(dag_actor* self) {
     // or any member may have them.
     if (!st.member_ids.empty()) {
       std::uniform_int_distribution<std::size_t> pick(0, st.member_ids.size() - 1);
-      want(self, st.member_ids[pick(st.rng)], st.machine->missing_vertices());
+      note_absent(self, st.member_ids[pick(st.rng)], st.machine->missing_vertices());
     }
   }
-  request_wanted(self);
+  request_absent(self);
 
   const bool busy = st.machine->undecided_count() > 0 || st.machine->outstanding_polls() > 0;
   if (busy) {
@@ -572,8 +574,7 @@ void tick(dag_actor* self) {
   }
   publish_metrics(self);
 
-  const bool waiting = st.machine->waiting_count() > 0 || !st.wanted.empty();
-  st.tick_scheduled = true;
+  const bool waiting = st.machine->waiting_count() > 0 || !st.absent.empty();
   self->delayed_send(self, busy || waiting ? st.config.poll_interval : st.config.idle_interval,
                      tick_atom::value);
 }

@@ -70,9 +70,9 @@ class node::impl {
   // GET /metrics on the metrics port.
   void add_metrics_routes(http::router& routes) const;
 
-  // QuDAG (node_dag.cpp): spawn_dag() runs after the identity and metrics
-  // exist and before the transport starts; dag_handler() is registered with
-  // the transport; start_dag() hands the started transport to the actor.
+  // QuDAG (node_dag.cpp). spawn_dag() runs after the identity and metrics
+  // exist and before the transport starts. dag_handler() is registered with
+  // the transport, and start_dag() hands the started transport to the actor.
   [[nodiscard]] result<void> spawn_dag();
   [[nodiscard]] wire::handler dag_handler();
   void start_dag();

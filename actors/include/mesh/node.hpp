@@ -64,7 +64,7 @@ class node {
   // Signs a vertex with this node's identity, stores it durably and gossips
   // it. Returns its id (64 lowercase hex characters). Fails with
   // invalid_argument or too_large for a refused vertex, io_error when the
-  // store fails and timed_out when the node does not answer in `timeout`.
+  // store fails and timed_out when the node does not reply within `timeout`.
   [[nodiscard]] result<std::string> submit_vertex(
       std::string payload, std::string content_type, std::string conflict_key = {},
       std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) const;

@@ -272,7 +272,7 @@ TEST_F(dag_mesh, killed_node_catches_up_without_losing_final_vertices) {
   }
 }
 
-TEST_F(dag_mesh, bad_submissions_get_400_naming_the_field_and_change_nothing) {
+TEST_F(dag_mesh, bad_submission_names_field) {
   start_mesh(1);
   const auto url = node(0).rpc_url() + "/v1/vertices";
   struct bad_case {

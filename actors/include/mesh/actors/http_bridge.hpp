@@ -1,7 +1,7 @@
 #pragma once
-// Answers an HTTP request with the reply of an actor without blocking the
+// Completes an HTTP request with the reply of an actor without blocking the
 // HTTP io thread: a short-lived actor sends the request, waits for the reply
-// and completes the responder, or answers 503 when the actor fails or does
+// and completes the responder, or replies 503 when the actor fails or does
 // not reply in time.
 //
 //   actors::ask<dag_tips>(system, dag, std::move(respond), timeout,

@@ -1,7 +1,7 @@
 #pragma once
 // The neural agent: an actor that owns one network and its trainer. It trains
 // on a data set in bounded slices (a few milliseconds of epochs per message,
-// then a message to itself), so a long training run never holds a CAF worker
+// then a message to itself), so a long training run never occupies a CAF worker
 // thread, and it answers inference and snapshot requests between slices.
 //
 // Requests (every reply goes to the requester):

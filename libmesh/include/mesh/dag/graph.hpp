@@ -51,9 +51,9 @@ class graph {
   // Returns the vertices for which `include` is true and for none of whose
   // children it is true, in insertion order. `include` must be closed under
   // parents (true for a vertex means true for its parents), as "strongly
-  // preferred" is: the search then starts at the vertices without children
-  // and walks down only through excluded vertices, so its cost follows the
-  // excluded top of the DAG, not its size.
+  // preferred" is. The search starts at the vertices without children and
+  // walks down only through excluded vertices, so its cost grows with the
+  // excluded top of the DAG, not with its size.
   [[nodiscard]] std::vector<vertex_id> tips(const std::function<bool(const vertex_id&)>& include) const;
 
   [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
