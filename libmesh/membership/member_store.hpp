@@ -145,6 +145,11 @@ struct gossip_item {
   info_ref reporter;  // empty unless the state is suspect or dead
   std::uint64_t incarnation = 0;
   member_state state = member_state::alive;
+  // Sent for a second round of retransmit_limit transmissions. A member that
+  // gossip reaches with m transmissions per node misses an update with
+  // probability about e^-m; news that a member is alive gets the second
+  // round (docs/membership.md, "Dissemination").
+  bool second_round = false;
 };
 
 // Gossip waiting to be piggybacked, bucketed by how often it was sent.
@@ -192,6 +197,9 @@ std::size_t gossip_queue::take(std::size_t limit, std::uint32_t retransmit_limit
       ++taken;
       if (transmits + 1 < retransmit_limit) {
         sent_.emplace_back(transmits + 1, std::move(item));
+      } else if (item.second_round) {
+        item.second_round = false;
+        sent_.emplace_back(0, std::move(item));
       }
     }
   }

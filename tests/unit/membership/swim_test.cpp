@@ -89,6 +89,81 @@ TEST(SwimJoin, LateSeedIsReachedByRetry) {
   EXPECT_GE(net.node(1).stats().join_attempts, 2u);
 }
 
+// True when `message` carries any entry about `node_id`, as gossip or in a full state.
+bool mentions(const v1::MembershipMessage& message, const std::string& node_id) {
+  const auto about = [&](const v1::MemberUpdate& update) { return update.info().node_id() == node_id; };
+  if (std::any_of(message.gossip().begin(), message.gossip().end(), about)) {
+    return true;
+  }
+  return message.has_push_pull() &&
+         std::any_of(message.push_pull().members().begin(), message.push_pull().members().end(), about);
+}
+
+TEST(SwimJoin, NewMemberAnnouncesItselfToMemberThatMissedItsJoin) {
+  fake_network net(fast_config(), 3);
+  net.join(0, {});
+  net.join(1, {0});
+  ASSERT_TRUE(net.run_until([&] { return net.all_see_alive({0, 1}); }, 2s));
+
+  // For its first second node 2 is invisible to node 1: its join gossip,
+  // its own alive update and its follow-up push-pulls never reach node 1.
+  net.set_drop_rule([](std::size_t, std::size_t to, const v1::MembershipMessage& message) {
+    return to == 1 && mentions(message, node_id_of(2));
+  });
+  net.join(2, {0});
+  net.run_for(1s);
+  ASSERT_FALSE(net.view(1, 2).has_value());
+
+  // From then on node 1 hears of node 2 from node 2 alone. Its next
+  // periodic push-pull is more than 2 s away, so only the announcement in
+  // its own probes and gossip can tell node 1.
+  net.set_drop_rule([](std::size_t from, std::size_t to, const v1::MembershipMessage& message) {
+    return to == 1 && from != 2 && mentions(message, node_id_of(2));
+  });
+  EXPECT_TRUE(net.run_until([&] { return net.all_see_alive({0, 1, 2}); }, 1500ms));
+  EXPECT_TRUE(contains(net.events_about(1, 2), event::kind::joined));
+}
+
+TEST(SwimGossip, AliveNewsGetsTwiceTheRetransmissions) {
+  // No probes, so node 1 stays alive however long it is silent.
+  auto config = fast_config();
+  config.probe_interval = std::chrono::hours(1);
+  member_info self;
+  self.node_id = node_id_of(0);
+  self.name = "node-0";
+  self.address = address_of(0);
+  self.ports.p2p = 4001;
+  auto now = 1000ms;
+  swim machine(config, self, 1, 11, now);
+  machine.join({}, now);
+
+  v1::MembershipMessage hello;
+  hello.mutable_broadcast();
+  auto& update = *hello.add_gossip();
+  update.mutable_info()->set_node_id(node_id_of(1));
+  update.mutable_info()->set_name("node-1");
+  update.mutable_info()->set_address(address_of(1));
+  update.set_state(v1::MEMBER_STATE_ALIVE);
+  update.set_incarnation(1);
+  machine.receive(address_of(1), hello, now);
+
+  std::size_t alive_entries = 0;
+  for (int step = 0; step < 600; ++step) {
+    now += 5ms;
+    machine.tick(now);
+    for (const auto& out : machine.take_outbox()) {
+      for (const auto& gossip : out.message.gossip()) {
+        if (gossip.info().node_id() == node_id_of(1) && gossip.state() == v1::MEMBER_STATE_ALIVE) {
+          ++alive_entries;
+        }
+      }
+    }
+  }
+
+  // Two alive members: retransmit_multiplier * ceil(log10(3)) sends, twice.
+  EXPECT_EQ(alive_entries, 2 * config.retransmit_multiplier);
+}
+
 TEST(SwimConvergence, FiveNodes) {
   fake_network net(fast_config(), 5);
   net.join_all_through_first();
