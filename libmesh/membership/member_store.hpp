@@ -145,10 +145,10 @@ struct gossip_item {
   info_ref reporter;  // empty unless the state is suspect or dead
   std::uint64_t incarnation = 0;
   member_state state = member_state::alive;
-  // Sent for a second round of retransmit_limit transmissions. A member that
-  // gossip reaches with m transmissions per node misses an update with
-  // probability about e^-m; news that a member is alive gets the second
-  // round (docs/membership.md, "Dissemination").
+  // Sent for a second round of retransmit_limit transmissions. With m
+  // transmissions per node a given member misses an update with a
+  // probability of about e^-m. Alive news gets the second round, because a
+  // missed join or refutation costs a push-pull period or a false death.
   bool second_round = false;
 };
 

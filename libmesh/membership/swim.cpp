@@ -43,11 +43,10 @@ constexpr int follow_up_push_pull_count = 2;
 
 // After its join a node adds its own alive update to every message it sends,
 // for this many push-pull periods. A member that joined while this node's
-// join gossip was spreading, and so never received it, learns of this node
-// from the first message this node sends it: probes reach every member in
-// turn, so the gap closes within one probe cycle instead of at the next
-// push-pull. Seen with 100 processes joining one seed on two cores: one
-// member missed another for 37 s without it.
+// join gossip was spreading may never receive that gossip. It then learns
+// of this node from the first probe or gossip round this node sends it,
+// instead of at the next push-pull. Seen with 100 processes joining one seed
+// on two cores: one member missed another for 37 s without it.
 constexpr int self_announce_push_pull_periods = 1;
 
 // A helper of an indirect probe sends a nack when the target has not acked

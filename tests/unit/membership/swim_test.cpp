@@ -89,7 +89,7 @@ TEST(SwimJoin, LateSeedIsReachedByRetry) {
   EXPECT_GE(net.node(1).stats().join_attempts, 2u);
 }
 
-// True when `message` carries any entry about `node_id`, as gossip or in a full state.
+// Returns whether `message` carries an entry about `node_id`, in its gossip or its full state.
 bool mentions(const v1::MembershipMessage& message, const std::string& node_id) {
   const auto about = [&](const v1::MemberUpdate& update) { return update.info().node_id() == node_id; };
   if (std::any_of(message.gossip().begin(), message.gossip().end(), about)) {
@@ -99,7 +99,7 @@ bool mentions(const v1::MembershipMessage& message, const std::string& node_id) 
          std::any_of(message.push_pull().members().begin(), message.push_pull().members().end(), about);
 }
 
-TEST(SwimJoin, NewMemberAnnouncesItselfToMemberThatMissedItsJoin) {
+TEST(SwimJoin, NewMemberAnnouncesItself) {
   fake_network net(fast_config(), 3);
   net.join(0, {});
   net.join(1, {0});
@@ -124,7 +124,7 @@ TEST(SwimJoin, NewMemberAnnouncesItselfToMemberThatMissedItsJoin) {
   EXPECT_TRUE(contains(net.events_about(1, 2), event::kind::joined));
 }
 
-TEST(SwimGossip, AliveNewsGetsTwiceTheRetransmissions) {
+TEST(SwimGossip, AliveNewsSentTwiceAsOften) {
   // No probes, so node 1 stays alive however long it is silent.
   auto config = fast_config();
   config.probe_interval = std::chrono::hours(1);
