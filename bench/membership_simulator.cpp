@@ -46,7 +46,7 @@ simulation_config scenario(std::size_t nodes, double loss, std::int64_t window_m
     config.join_window = std::chrono::milliseconds(static_cast<std::int64_t>(nodes) * window_ms_per_node);
   }
   if (nodes >= 10000) {
-    config.max_events = 1'000'000;
+    config.max_events = 10'000'000;
   }
   return config;
 }

@@ -805,6 +805,7 @@ void swim::impl::gossip_round(timestamp now) {
 
 void swim::impl::push_pull_round(timestamp now) {
   next_push_pull_at_ = now + push_pull_period();
+  bool pull_only = false;
   if (follow_up_push_pulls_ > 0) {
     const int done = follow_up_push_pull_count - follow_up_push_pulls_;
     --follow_up_push_pulls_;
@@ -812,6 +813,10 @@ void swim::impl::push_pull_round(timestamp now) {
       const auto wait = follow_up_push_pull_after * config_.probe_interval * (std::int64_t{2} << done);
       next_push_pull_at_ = std::min(next_push_pull_at_, now + wait);
     }
+    // In a large mesh a follow-up only pulls: the partner already heard of
+    // this node through its join gossip, and the joiner's own state is
+    // mostly what the seed just sent it. That saves N entries per follow-up.
+    pull_only = alive_count() > config_.push_pull_scale_threshold;
   }
 
   // Dead members are candidates too: a push-pull that reaches a member on the
@@ -825,7 +830,11 @@ void swim::impl::push_pull_round(timestamp now) {
   }
 
   MembershipMessage message;
-  fill_full_state(message);
+  if (pull_only) {
+    message.mutable_push_pull();
+  } else {
+    fill_full_state(message);
+  }
   ++stats_.push_pulls;
   send(table_.at(partners.front()).info->address, std::move(message));
 }
@@ -907,7 +916,8 @@ info_ref swim::impl::reporter_ref(const std::string& node_id) const {
 
 void swim::impl::send(const std::string& address, MembershipMessage message) {
   // A full state already contains this node's entry.
-  const bool announce = announce_self_ && !message.has_push_pull();
+  const bool full_state = message.has_push_pull() && message.push_pull().members_size() > 0;
+  const bool announce = announce_self_ && !full_state;
   auto room = limits_.max_gossip - static_cast<std::size_t>(message.gossip_size());
   if (announce && room > 0) {
     --room;
