@@ -47,8 +47,9 @@ constexpr std::size_t max_zap_per_wakeup = 256;
 // as one). Outbound messages beyond the DEALER's mark wait in the transport's
 // own per-peer queue, where max_queued_per_peer bounds them.
 constexpr int dealer_send_hwm = 1000;
-constexpr int dealer_receive_hwm = 16;
+constexpr int dealer_receive_hwm = 1000;
 constexpr int router_receive_hwm = 1000;
+constexpr int router_send_hwm = 1000;
 
 // First byte of a batch frame. A serialized Envelope never starts with it,
 // because a protobuf tag byte of 0 would name field number 0, which is invalid.
@@ -67,14 +68,17 @@ struct waiting_message {
   std::size_t envelope_bytes;
 };
 
-// One DEALER per remote address, with the messages that ZeroMQ has not taken
-// yet (the peer is not connected or its high-water mark is reached).
+// The path to one remote address, with the messages that ZeroMQ has not
+// taken yet (the peer is not connected or its high-water mark is reached).
+// The path is our own DEALER or, when the peer connected to us first, the
+// peer's connection to our ROUTER. Such a peer has no `socket`, and each
+// send looks its routing id up in inbound_routes_.
 //
 // Invariant: when `encoded_count` is above 0, `encoded` is a ZeroMQ message
 // that ZeroMQ refused with EAGAIN and that carries the first `encoded_count`
 // entries of `waiting`, as one envelope or as one batch frame.
 struct peer_connection {
-  zmq::socket_t socket;
+  std::optional<zmq::socket_t> socket;
   std::deque<waiting_message> waiting;
   // Time of the last message handed to ZeroMQ, or of the first message queued
   // after an idle period; the idle timeout runs from here.
@@ -293,7 +297,16 @@ class transport::impl {
   void clear_wake();
   void take_queued();
   peer_connection* connect_peer(const std::string& address);
-  void flush(peer_connection& peer);
+  // Opens a DEALER for a peer whose inbound route is gone; its waiting
+  // messages then go through the DEALER. Returns false if that fails.
+  bool attach_dealer(peer_connection& peer, const std::string& address);
+  void flush(peer_connection& peer, const std::string& address);
+  // Sends peer.encoded through the ROUTER over the peer's own connection.
+  // Returns nullopt when the route is gone.
+  std::optional<bool> send_routed(peer_connection& peer, const std::string& address);
+  void receive_from_dealers();
+  void remember_route(const std::string& address);
+  void forget_idle_routes(clock::time_point now);
   void encode_next(peer_connection& peer);
   void release_counts();
   void receive_inbound();
@@ -335,6 +348,17 @@ class transport::impl {
   std::optional<zmq::socket_t> zap_;
   std::optional<zmq::socket_t> monitor_;
   std::unordered_map<std::string, peer_connection> peers_;
+  // A peer's connection to our ROUTER: its routing id and when a message
+  // last came over it, by the sender_address of its envelopes.
+  struct inbound_route {
+    std::string routing_id;
+    clock::time_point last_seen;
+  };
+  std::unordered_map<std::string, inbound_route> inbound_routes_;
+  // Routing id of the ROUTER frame being processed; null for a DEALER frame.
+  const zmq::message_t* current_route_ = nullptr;
+  // Peers whose DEALER the last poll polled for input, in poll item order.
+  std::vector<peer_connection*> polled_dealers_;
   std::vector<zmq::pollitem_t> poll_items_;
   // Reused for every inbound envelope, so its string fields keep their capacity.
   mesh::v1::Envelope inbound_;
@@ -415,6 +439,10 @@ std::uint16_t transport::impl::open_sockets() {
   router_.emplace(context_, zmq::socket_type::router);
   router_->set(zmq::sockopt::linger, 0);
   router_->set(zmq::sockopt::rcvhwm, router_receive_hwm);
+  router_->set(zmq::sockopt::sndhwm, router_send_hwm);
+  // A send to a routing id whose connection is gone fails with EHOSTUNREACH
+  // instead of vanishing, so the message can go through a DEALER instead.
+  router_->set(zmq::sockopt::router_mandatory, 1);
   router_->set(zmq::sockopt::maxmsgsize, hard_frame_limit_);
   router_->set(zmq::sockopt::tcp_keepalive, 1);
   router_->set(zmq::sockopt::tcp_keepalive_idle, 60);
@@ -476,9 +504,14 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
   if (zap_) {
     items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
   }
+  // Every DEALER is polled for input, because a peer replies over the
+  // connection we opened to it; one with waiting messages for output too.
+  polled_dealers_.clear();
   for (auto& [address, peer] : peers_) {
-    if (!peer.waiting.empty()) {
-      items.push_back({peer.socket.handle(), 0, ZMQ_POLLOUT, 0});
+    if (peer.socket) {
+      const short events = peer.waiting.empty() ? ZMQ_POLLIN : ZMQ_POLLIN | ZMQ_POLLOUT;
+      items.push_back({peer.socket->handle(), 0, events, 0});
+      polled_dealers_.push_back(&peer);
     }
   }
 
@@ -511,12 +544,19 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
   if ((items[2].revents & ZMQ_POLLIN) != 0) {
     read_monitor();
   }
+  const std::size_t first_dealer = zap_ ? 4 : 3;
+  for (std::size_t i = 0; i < polled_dealers_.size(); ++i) {
+    if ((items[first_dealer + i].revents & ZMQ_POLLIN) == 0) {
+      polled_dealers_[i] = nullptr;
+    }
+  }
+  receive_from_dealers();
 
   // flush() returns at once for a peer that cannot take a message, so every
   // peer with waiting messages gets a try, whichever event woke the thread.
   for (auto& [address, peer] : peers_) {
     if (!peer.waiting.empty()) {
-      flush(peer);
+      flush(peer, address);
     }
   }
   release_counts();
@@ -524,6 +564,7 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
   const auto after = clock::now();
   if (after >= next_idle_check) {
     close_idle_peers(after);
+    forget_idle_routes(after);
     const auto check_every = std::clamp(config_.peer_idle_timeout / 4, std::chrono::milliseconds(10),
                                         std::chrono::milliseconds(1000));
     next_idle_check = after + check_every;
@@ -558,7 +599,16 @@ void transport::impl::take_queued() {
       peer = last_peer;
     } else {
       auto it = peers_.find(message.address);
-      peer = it != peers_.end() ? &it->second : connect_peer(message.address);
+      if (it != peers_.end()) {
+        peer = &it->second;
+      } else if (inbound_routes_.count(message.address) != 0) {
+        // The peer connected to us: reply over its connection instead of
+        // opening a second one, which saves a handshake per peer pair.
+        peer = &peers_.emplace(message.address, peer_connection{std::nullopt, {}, now, 0}).first->second;
+        metrics_.peers().Increment();
+      } else {
+        peer = connect_peer(message.address);
+      }
       last_address = &message.address;
       last_peer = peer;
     }
@@ -581,34 +631,44 @@ void transport::impl::take_queued() {
   taken_.clear();
 }
 
+namespace {
+
+// Opens a DEALER to `address` with the transport's options.
+zmq::socket_t open_dealer(zmq::context_t& context, const transport_config& config, std::int64_t hard_frame_limit,
+                          const std::string& address) {
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::sndhwm, dealer_send_hwm);
+  socket.set(zmq::sockopt::rcvhwm, dealer_receive_hwm);
+  socket.set(zmq::sockopt::maxmsgsize, hard_frame_limit);
+  // Messages wait in our queue, not in a ZeroMQ pipe, until the connection
+  // is up, so an unreachable peer fills its max_queued_per_peer.
+  socket.set(zmq::sockopt::immediate, 1);
+  socket.set(zmq::sockopt::ipv6, 1);
+  socket.set(zmq::sockopt::reconnect_ivl, 100);
+  // A short cap on the reconnect backoff: a peer that restarts on the same
+  // address is reachable again within half a second, before its probes
+  // time out and turn into a suspicion.
+  socket.set(zmq::sockopt::reconnect_ivl_max, 500);
+  socket.set(zmq::sockopt::connect_timeout, 5000);
+  socket.set(zmq::sockopt::tcp_keepalive, 1);
+  socket.set(zmq::sockopt::tcp_keepalive_idle, 60);
+  socket.set(zmq::sockopt::tcp_keepalive_intvl, 10);
+  socket.set(zmq::sockopt::tcp_keepalive_cnt, 3);
+  if (config.curve) {
+    socket.set(zmq::sockopt::curve_serverkey, config.curve->public_key);
+    socket.set(zmq::sockopt::curve_publickey, config.curve->public_key);
+    socket.set(zmq::sockopt::curve_secretkey, config.curve->secret_key);
+  }
+  socket.connect("tcp://" + address);
+  return socket;
+}
+
+}  // namespace
+
 peer_connection* transport::impl::connect_peer(const std::string& address) {
   try {
-    zmq::socket_t socket(context_, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::sndhwm, dealer_send_hwm);
-    socket.set(zmq::sockopt::rcvhwm, dealer_receive_hwm);
-    socket.set(zmq::sockopt::maxmsgsize, hard_frame_limit_);
-    // Messages wait in our queue, not in a ZeroMQ pipe, until the connection
-    // is up, so an unreachable peer fills its max_queued_per_peer.
-    socket.set(zmq::sockopt::immediate, 1);
-    socket.set(zmq::sockopt::ipv6, 1);
-    socket.set(zmq::sockopt::reconnect_ivl, 100);
-    // A short cap on the reconnect backoff: a peer that restarts on the same
-    // address is reachable again within half a second, before its probes
-    // time out and turn into a suspicion.
-    socket.set(zmq::sockopt::reconnect_ivl_max, 500);
-    socket.set(zmq::sockopt::connect_timeout, 5000);
-    socket.set(zmq::sockopt::tcp_keepalive, 1);
-    socket.set(zmq::sockopt::tcp_keepalive_idle, 60);
-    socket.set(zmq::sockopt::tcp_keepalive_intvl, 10);
-    socket.set(zmq::sockopt::tcp_keepalive_cnt, 3);
-    if (config_.curve) {
-      socket.set(zmq::sockopt::curve_serverkey, config_.curve->public_key);
-      socket.set(zmq::sockopt::curve_publickey, config_.curve->public_key);
-      socket.set(zmq::sockopt::curve_secretkey, config_.curve->secret_key);
-    }
-    socket.connect("tcp://" + address);
-
+    auto socket = open_dealer(context_, config_, hard_frame_limit_, address);
     auto [it, inserted] = peers_.emplace(address, peer_connection{std::move(socket), {}, clock::now(), 0});
     metrics_.peers().Increment();
     log_->debug("peer socket opened address={}", address);
@@ -619,9 +679,53 @@ peer_connection* transport::impl::connect_peer(const std::string& address) {
   }
 }
 
-void transport::impl::flush(peer_connection& peer) {
+bool transport::impl::attach_dealer(peer_connection& peer, const std::string& address) {
+  try {
+    peer.socket.emplace(open_dealer(context_, config_, hard_frame_limit_, address));
+    log_->debug("peer socket opened after its inbound route closed address={}", address);
+    return true;
+  } catch (const zmq::error_t& e) {
+    drop_waiting(peer, address, e.what());
+    return false;
+  }
+}
+
+void transport::impl::flush(peer_connection& peer, const std::string& address) {
+  if (!peer.socket) {
+    bool progressed = false;
+    while (!peer.waiting.empty()) {
+      if (peer.encoded_count == 0) {
+        encode_next(peer);
+      }
+      const auto sent = send_routed(peer, address);
+      if (!sent) {
+        // The peer's connection closed: continue through our own DEALER.
+        if (attach_dealer(peer, address)) {
+          flush(peer, address);
+        }
+        return;
+      }
+      if (!*sent) {
+        break;
+      }
+      for (std::size_t i = 0; i < peer.encoded_count; ++i) {
+        const auto& message = peer.waiting.front();
+        metrics_.record_sent(message.kind, message.envelope_bytes);
+        peer.waiting.pop_front();
+      }
+      peer.released += peer.encoded_count;
+      peer.encoded_count = 0;
+      progressed = true;
+    }
+    if (progressed) {
+      peer.last_progress = clock::now();
+    }
+    return;
+  }
+
+  auto& socket = *peer.socket;
   // Asking first saves encoding a message for a peer that is not connected.
-  if ((peer.socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) == 0) {
+  if ((socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) == 0) {
     return;
   }
 
@@ -634,7 +738,7 @@ void transport::impl::flush(peer_connection& peer) {
 
     zmq::send_result_t sent;
     try {
-      sent = peer.socket.send(peer.encoded, zmq::send_flags::dontwait);
+      sent = socket.send(peer.encoded, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       metrics_.record_dropped(drop_reason::send_failed, static_cast<double>(count));
       log_drop(drop_reason::send_failed, e.what(), "");
@@ -660,6 +764,86 @@ void transport::impl::flush(peer_connection& peer) {
   }
   if (progressed) {
     peer.last_progress = clock::now();
+  }
+}
+
+std::optional<bool> transport::impl::send_routed(peer_connection& peer, const std::string& address) {
+  const auto route = inbound_routes_.find(address);
+  if (route == inbound_routes_.end()) {
+    return std::nullopt;
+  }
+  const auto& id = route->second.routing_id;
+  // A copy, because ZeroMQ empties a message it accepts and a refused
+  // routing id frame must not leave the encoded frame half sent.
+  zmq::message_t frame(peer.encoded.data(), peer.encoded.size());
+  try {
+    if (!router_->send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return false;
+    }
+    // libzmq checks the high-water mark on the first part of a message
+    // only, so after the routing id frame this part is accepted too.
+    (void)router_->send(frame, zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) {
+      inbound_routes_.erase(route);
+      return std::nullopt;
+    }
+    throw;
+  }
+  return true;
+}
+
+void transport::impl::receive_from_dealers() {
+  zmq::message_t frame;
+  for (auto* peer : polled_dealers_) {
+    if (peer == nullptr || !peer->socket) {
+      continue;
+    }
+    std::size_t envelopes = 0;
+    bool received = false;
+    while (envelopes < max_inbound_per_wakeup && peer->socket->recv(frame, zmq::recv_flags::dontwait)) {
+      received = true;
+      bool extra_frames = false;
+      while (frame.more()) {
+        zmq::message_t extra;
+        if (!peer->socket->recv(extra, zmq::recv_flags::dontwait)) {
+          break;
+        }
+        extra_frames = true;
+        if (!extra.more()) {
+          break;
+        }
+      }
+      envelopes += process_frame(frame, extra_frames);
+    }
+    // The peer sends over this DEALER, so it is in use even when this node
+    // sends nothing. Closing it as idle would cut off the peer's messages.
+    if (received && peer->waiting.empty()) {
+      peer->last_progress = clock::now();
+    }
+  }
+}
+
+void transport::impl::remember_route(const std::string& address) {
+  const auto now = clock::now();
+  auto it = inbound_routes_.find(address);
+  if (it == inbound_routes_.end()) {
+    inbound_routes_.emplace(address, inbound_route{current_route_->to_string(), now});
+    return;
+  }
+  if (it->second.routing_id != current_route_->to_string_view()) {
+    it->second.routing_id = current_route_->to_string();
+  }
+  it->second.last_seen = now;
+}
+
+void transport::impl::forget_idle_routes(clock::time_point now) {
+  for (auto it = inbound_routes_.begin(); it != inbound_routes_.end();) {
+    if (now - it->second.last_seen >= config_.peer_idle_timeout) {
+      it = inbound_routes_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -758,7 +942,9 @@ void transport::impl::receive_inbound() {
         break;
       }
     }
+    current_route_ = &routing_id;
     envelopes += process_frame(frame, extra_frames);
+    current_route_ = nullptr;
   }
 }
 
@@ -859,6 +1045,9 @@ void transport::impl::process_envelope(const void* data, std::size_t size, zmq::
                  std::to_string(protocol_version),
              peer_of(frame));
     return;
+  }
+  if (current_route_ != nullptr && !envelope.sender_address().empty()) {
+    remember_route(envelope.sender_address());
   }
   const auto kind = envelope.kind();
   auto handler_it = handlers_.find(kind);
@@ -972,8 +1161,10 @@ void transport::impl::close_idle_peers(clock::time_point now) {
     if (!peer.waiting.empty()) {
       drop_waiting(peer, it->first, "peer unreachable for peer_idle_timeout");
     }
-    log_->debug("peer socket closed after idle timeout address={}", it->first);
-    peer.socket.close();
+    if (peer.socket) {
+      log_->debug("peer socket closed after idle timeout address={}", it->first);
+      peer.socket->close();
+    }
     metrics_.peers().Decrement();
     // The count of the dropped messages must reach queued_per_peer_ before
     // the peer entry with its `released` field goes away.
@@ -1023,13 +1214,20 @@ void transport::impl::shut_down() {
     // Hand over what the peers accept until the linger runs out.
     while (clock::now() < deadline) {
       std::vector<zmq::pollitem_t> items;
-      std::vector<peer_connection*> waiting_peers;
+      bool routed_waiting = false;
       for (auto& [address, peer] : peers_) {
-        flush(peer);
-        if (!peer.waiting.empty()) {
-          items.push_back({peer.socket.handle(), 0, ZMQ_POLLOUT, 0});
-          waiting_peers.push_back(&peer);
+        flush(peer, address);
+        if (peer.waiting.empty()) {
+          continue;
         }
+        if (peer.socket) {
+          items.push_back({peer.socket->handle(), 0, ZMQ_POLLOUT, 0});
+        } else {
+          routed_waiting = true;
+        }
+      }
+      if (routed_waiting) {
+        items.push_back({router_->handle(), 0, ZMQ_POLLOUT, 0});
       }
       if (items.empty()) {
         break;
@@ -1051,12 +1249,21 @@ void transport::impl::shut_down() {
   // Messages already inside ZeroMQ get whatever is left of the linger.
   const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()), 0ms);
   for (auto& [address, peer] : peers_) {
+    if (!peer.socket) {
+      continue;
+    }
     try {
-      peer.socket.set(zmq::sockopt::linger, static_cast<int>(left.count()));
+      peer.socket->set(zmq::sockopt::linger, static_cast<int>(left.count()));
     } catch (const zmq::error_t&) {
       // The socket closes with linger 0 then.
     }
-    peer.socket.close();
+    peer.socket->close();
+  }
+  // Replies sent through the ROUTER get the same linger.
+  try {
+    router_->set(zmq::sockopt::linger, static_cast<int>(left.count()));
+  } catch (const zmq::error_t&) {
+    // The ROUTER closes with linger 0 then.
   }
   metrics_.peers().Decrement(static_cast<double>(peers_.size()));
   peers_.clear();

@@ -296,6 +296,52 @@ TEST_F(Transport, RoundTripCurve) {
 // every peer, and the reply over a new connection back to it, arrive within 1 s.
 // NOTE: in one process this takes about 50 ms, so the bound catches a stalled
 // handshake, not the slower convergence of a 50-process storm.
+TEST_F(Transport, ReplyUsesSendersConnection) {
+  const auto keys = keys_for('m');
+  // Nothing listens on the address that `a` advertises, so `b` can reach
+  // `a` only over the connection that `a` opened.
+  auto config = loopback_config("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  config.curve = keys;
+  config.advertise_address = "127.0.0.1:" + std::to_string(unused_port());
+  auto a = start_node(std::move(config));
+  auto b = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", keys);
+
+  ASSERT_TRUE(a->wire->send(b->wire->advertise_address(), membership, "ping").has_value());
+  ASSERT_TRUE(b->received->wait_for(1));
+  const auto request = b->received->at(0);
+  EXPECT_EQ(request.sender_address(), a->wire->advertise_address());
+
+  ASSERT_TRUE(b->wire->send(request.sender_address(), membership, "ack").has_value());
+  ASSERT_TRUE(a->received->wait_for(1));
+  EXPECT_EQ(a->received->at(0).body(), "ack");
+  EXPECT_EQ(b->dropped(drop_reason::send_failed), 0);
+}
+
+TEST_F(Transport, ReplyReconnectsAfterRestart) {
+  auto a = start_node("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  auto b = start_node("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  const auto a_address = a->wire->advertise_address();
+  ASSERT_TRUE(a->wire->send(b->wire->advertise_address(), membership, "ping").has_value());
+  ASSERT_TRUE(b->received->wait_for(1));
+  ASSERT_TRUE(b->wire->send(a_address, membership, "ack").has_value());
+  ASSERT_TRUE(a->received->wait_for(1));
+
+  // `a` restarts on the same port; its connection to `b` is gone, so `b`
+  // must open its own. A message sent before `b` notices the closed
+  // connection may be lost with it, so `b` sends until one arrives.
+  const auto port = a->wire->port();
+  a->wire->stop();
+  auto config = loopback_config("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  config.port = port;
+  auto restarted = start_node(std::move(config));
+  ASSERT_NE(restarted->wire, nullptr);
+  EXPECT_TRUE(eventually([&] {
+    (void)b->wire->send(a_address, membership, "after restart");
+    return restarted->received->size() > 0;
+  }));
+  EXPECT_EQ(restarted->received->at(0).body(), "after restart");
+}
+
 TEST_F(Transport, CurveJoinStormRepliesWithinOneSecond) {
   constexpr std::size_t peers = 16;
   const auto keys = keys_for('k');
