@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,10 @@ class child_process {
       wait_for_exit(std::chrono::seconds(5));
     }
   }
+
+  // Lowers the scheduling priority of the program (nice value, 0 to 19),
+  // from the next start() on.
+  void set_niceness(int niceness) { niceness_ = niceness; }
 
   // Starts the program; returns false when fork fails. The child gets
   // SIGKILL when the test process dies, so a test killed by a timeout leaves
@@ -99,6 +104,9 @@ class child_process {
       ::dup2(null_fd, STDIN_FILENO);
       ::dup2(log_fd, STDOUT_FILENO);
       ::dup2(log_fd, STDERR_FILENO);
+      if (niceness_ != 0) {
+        ::setpriority(PRIO_PROCESS, 0, niceness_);
+      }
       ::execve(program_.c_str(), argv.data(), envp.data());
       ::_exit(127);
     }
@@ -170,6 +178,7 @@ class child_process {
   std::filesystem::path log_file_;
   pid_t pid_ = -1;
   bool exited_ = true;
+  int niceness_ = 0;
   int exit_status_ = -1;
 };
 
