@@ -8,6 +8,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <string>
+#include <string_view>
 
 #include "mesh/actors/health_monitor.hpp"
 #include "mesh/actors/membership_actor.hpp"
@@ -65,6 +67,23 @@ wire::handler membership_handler(caf::actor target,
   };
 }
 
+// Paths that one port serves, so that the 404 reply of another port names it.
+struct served_paths {
+  const char* prefix;
+  const char* purpose;
+  const char* where;
+};
+constexpr served_paths path_owners[] = {
+    {"/v1/status", "rpc", "the RPC port (rpc_port, 8080 by default)"},
+    {"/v1/peers", "rpc", "the RPC port (rpc_port, 8080 by default)"},
+    {"/v1/vertices", "rpc", "the RPC port (rpc_port, 8080 by default)"},
+    {"/v1/dag", "rpc", "the RPC port (rpc_port, 8080 by default)"},
+    {"/v1/agents", "api", "the API port (api_port, 8081 by default)"},
+    {"/v1/jobs", "api", "the API port (api_port, 8081 by default)"},
+    {"/v1/models", "api", "the API port (api_port, 8081 by default)"},
+    {"/metrics", "metrics", "the metrics port (metrics_port, 9090 by default)"},
+};
+
 result<std::unique_ptr<http::server>> start_server(const node::impl& state, std::uint16_t port,
                                                    const char* purpose,
                                                    void (node::impl::*add_routes)(http::router&)
@@ -73,6 +92,11 @@ result<std::unique_ptr<http::server>> start_server(const node::impl& state, std:
   state.add_health_routes(*routes);
   if (add_routes != nullptr) {
     (state.*add_routes)(*routes);
+  }
+  for (const auto& owner : path_owners) {
+    if (std::string_view(owner.purpose) != purpose) {
+      routes->add_hint(owner.prefix, std::string("this path is served on ") + owner.where);
+    }
   }
   auto server = http::server::start(state.config.bind_address, port, routes, state.api_token);
   if (!server) {

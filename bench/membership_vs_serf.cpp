@@ -14,7 +14,7 @@
 // Both systems are observed the same way: their logs are tailed every 20 ms
 // and a node counts as converged when its log names every member as joined.
 // Members of both run at nice 5, so that the observer in this process is
-// not starved by a hundred busy members and sees each line when it is written.
+// not starved by a hundred busy members and reads each line when it is written.
 // Serf runs with its default LAN profile (probe interval 1 s, gossip interval
 // 200 ms, suspicion multiplier 4). Results go to docs/benchmarks.md.
 //

@@ -137,4 +137,20 @@ router::match router::find(std::string_view method, std::string_view path) const
   return found;
 }
 
+void router::add_hint(std::string prefix, std::string hint) {
+  hints_.emplace_back(std::move(prefix), std::move(hint));
+}
+
+const std::string* router::hint_for(std::string_view path) const {
+  const std::string* best = nullptr;
+  std::size_t best_length = 0;
+  for (const auto& [prefix, hint] : hints_) {
+    if (path.substr(0, prefix.size()) == prefix && (best == nullptr || prefix.size() > best_length)) {
+      best = &hint;
+      best_length = prefix.size();
+    }
+  }
+  return best;
+}
+
 }  // namespace mesh::http

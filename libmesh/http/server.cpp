@@ -282,7 +282,9 @@ class session : public std::enable_shared_from_this<session> {
               {{"Allow", join(found.allowed_methods, ", ")}});
         return;
       }
-      write(error_response(404, "not_found", "no route for " + req.path), {});
+      const std::string* hint = owner_.routes->hint_for(req.path);
+      write(error_response(404, "not_found", "no route for " + req.path + (hint != nullptr ? "; " + *hint : "")),
+            {});
       return;
     }
 

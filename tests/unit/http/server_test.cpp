@@ -115,6 +115,24 @@ TEST(HttpServer, UnknownPathIs404WithJsonError) {
   EXPECT_NE(reply->body.find(R"({"error":{"code":"not_found","message":")"), std::string::npos) << reply->body;
 }
 
+TEST(HttpServer, UnknownPathNamesHintedPort) {
+  auto routes = echo_routes();
+  routes->add_hint("/v1/jobs", "this path is served on the API port");
+  routes->add_hint("/v1", "a shorter prefix");
+  auto srv = start(routes);
+  ASSERT_NE(srv, nullptr);
+
+  auto hinted = mesh::http::get(url(*srv, "/v1/jobs/42"), timeout);
+  ASSERT_TRUE(hinted.has_value());
+  EXPECT_EQ(hinted->status, 404U);
+  EXPECT_NE(hinted->body.find("no route for /v1/jobs/42; this path is served on the API port"), std::string::npos)
+      << hinted->body;
+
+  auto plain = mesh::http::get(url(*srv, "/nope"), timeout);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->body.find("served on"), std::string::npos) << plain->body;
+}
+
 TEST(HttpServer, WrongMethodIs405) {
   auto srv = start(echo_routes());
   ASSERT_NE(srv, nullptr);

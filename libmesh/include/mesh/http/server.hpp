@@ -89,6 +89,13 @@ class router {
   // Finds the route for `method` and `path` (not percent-decoded).
   [[nodiscard]] match find(std::string_view method, std::string_view path) const;
 
+  // Adds `hint` to the 404 reply for a path that matches no route and starts
+  // with `prefix`, for example the port that serves such paths.
+  void add_hint(std::string prefix, std::string hint);
+
+  // Returns the hint of the longest matching prefix, or null when none matches.
+  [[nodiscard]] const std::string* hint_for(std::string_view path) const;
+
  private:
   struct route {
     std::string method;
@@ -98,6 +105,7 @@ class router {
   };
 
   std::vector<route> routes_;
+  std::vector<std::pair<std::string, std::string>> hints_;
 };
 
 struct server_limits {
