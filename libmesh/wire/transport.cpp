@@ -355,7 +355,9 @@ class transport::impl {
     clock::time_point last_seen;
   };
   std::unordered_map<std::string, inbound_route> inbound_routes_;
-  // Routing id of the ROUTER frame being processed; null for a DEALER frame.
+  // Routing id of the ROUTER frame being processed; null for a DEALER frame
+  // and after the frame's first valid envelope recorded it (all envelopes
+  // of a frame come from the same sender).
   const zmq::message_t* current_route_ = nullptr;
   // Peers whose DEALER the last poll polled for input, in poll item order.
   std::vector<peer_connection*> polled_dealers_;
@@ -1048,6 +1050,7 @@ void transport::impl::process_envelope(const void* data, std::size_t size, zmq::
   }
   if (current_route_ != nullptr && !envelope.sender_address().empty()) {
     remember_route(envelope.sender_address());
+    current_route_ = nullptr;
   }
   const auto kind = envelope.kind();
   auto handler_it = handlers_.find(kind);

@@ -24,9 +24,9 @@ struct swim_config {
   std::uint32_t indirect_probes{3};
   // Period of gossip rounds that send queued updates without a probe.
   // memberlist's LAN value. 100 ms with fanout 4 spreads updates faster in
-  // the simulator, but in a 100-process join storm on two cores that traffic
-  // starved the nodes: convergence took 7.6 s with 287 to 630 false deaths,
-  // against 5.5 s and 8 to 28 with 200 ms and fanout 3.
+  // the simulator. In a 100-process join storm on two cores, though, that
+  // traffic starved the nodes: 7.6 s to converge and 287 to 630 false
+  // deaths, against 5.5 s and 8 to 28 with 200 ms and fanout 3.
   std::chrono::milliseconds gossip_interval{200};
   // Members contacted per gossip round, as memberlist.
   std::uint32_t gossip_fanout{3};
