@@ -75,6 +75,7 @@ class simulator::impl {
 
     const bool done = run_until([&] { return complete_ == config_.nodes; }, config_.phase_limit);
     result_.converged = done;
+    result_.complete_nodes = complete_;
     result_.convergence_time = now_;
     result_.convergence_rounds = rounds(now_);
   }

@@ -31,6 +31,7 @@ TEST(Simulator, FiveHundredNodesConvergeWithoutFalseDeaths) {
 
   EXPECT_EQ(result.nodes, 500U);
   ASSERT_TRUE(result.converged) << "not converged after " << result.convergence_time.count() << " ms";
+  EXPECT_EQ(result.complete_nodes, 500U);
   EXPECT_GE(result.convergence_time, config.join_window);
   EXPECT_LT(result.convergence_time, config.join_window + 10s);
   ASSERT_TRUE(result.detected) << "stopped node not dead everywhere after "
@@ -48,6 +49,7 @@ TEST(Simulator, EventLimitStopsTheRun) {
 
   EXPECT_TRUE(result.event_limit_reached);
   EXPECT_FALSE(result.converged);
+  EXPECT_LT(result.complete_nodes, 500U);
   EXPECT_FALSE(result.detected);
   EXPECT_EQ(result.events_processed, 10'000U);
 }

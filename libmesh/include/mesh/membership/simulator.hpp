@@ -36,6 +36,7 @@ struct simulation_config {
 struct simulation_result {
   std::size_t nodes = 0;
   bool converged = false;
+  std::size_t complete_nodes = 0;  // Nodes with all N members as alive or suspect when the join phase ended.
   timestamp convergence_time{0};  // from time 0 until every node has all N as alive or suspect
   double convergence_rounds = 0;  // the same in probe intervals
   bool detected = false;
