@@ -355,9 +355,9 @@ class transport::impl {
     clock::time_point last_seen;
   };
   std::unordered_map<std::string, inbound_route> inbound_routes_;
-  // Routing id of the ROUTER frame being processed; null for a DEALER frame
-  // and after the frame's first valid envelope recorded it (all envelopes
-  // of a frame come from the same sender).
+  // Routing id of the ROUTER frame being processed, or null. It is null for
+  // a DEALER frame, and after the first valid envelope of a frame recorded
+  // it, because all envelopes of a frame come from the same sender.
   const zmq::message_t* current_route_ = nullptr;
   // Peers whose DEALER the last poll polled for input, in poll item order.
   std::vector<peer_connection*> polled_dealers_;
@@ -769,6 +769,26 @@ void transport::impl::flush(peer_connection& peer, const std::string& address) {
   }
 }
 
+namespace {
+
+// Reads and discards the frames after `frame` of a multipart message, so the
+// next read starts at a new message. Returns whether there were any.
+bool discard_rest(zmq::socket_t& socket, const zmq::message_t& frame) {
+  bool discarded = false;
+  bool more = frame.more();
+  while (more) {
+    zmq::message_t extra;
+    if (!socket.recv(extra, zmq::recv_flags::dontwait)) {
+      break;
+    }
+    discarded = true;
+    more = extra.more();
+  }
+  return discarded;
+}
+
+}  // namespace
+
 std::optional<bool> transport::impl::send_routed(peer_connection& peer, const std::string& address) {
   const auto route = inbound_routes_.find(address);
   if (route == inbound_routes_.end()) {
@@ -805,17 +825,7 @@ void transport::impl::receive_from_dealers() {
     bool received = false;
     while (envelopes < max_inbound_per_wakeup && peer->socket->recv(frame, zmq::recv_flags::dontwait)) {
       received = true;
-      bool extra_frames = false;
-      while (frame.more()) {
-        zmq::message_t extra;
-        if (!peer->socket->recv(extra, zmq::recv_flags::dontwait)) {
-          break;
-        }
-        extra_frames = true;
-        if (!extra.more()) {
-          break;
-        }
-      }
+      const bool extra_frames = discard_rest(*peer->socket, frame);
       envelopes += process_frame(frame, extra_frames);
     }
     // The peer sends over this DEALER, so it is in use even when this node
@@ -933,17 +943,7 @@ void transport::impl::receive_inbound() {
 
     // A DEALER of this transport sends exactly one frame. The rest of a longer
     // multipart message is read and discarded, so the next read starts at a routing id.
-    bool extra_frames = false;
-    while (frame.more()) {
-      zmq::message_t extra;
-      if (!router_->recv(extra, zmq::recv_flags::dontwait)) {
-        break;
-      }
-      extra_frames = true;
-      if (!extra.more()) {
-        break;
-      }
-    }
+    const bool extra_frames = discard_rest(*router_, frame);
     current_route_ = &routing_id;
     envelopes += process_frame(frame, extra_frames);
     current_route_ = nullptr;

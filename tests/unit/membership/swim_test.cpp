@@ -89,6 +89,30 @@ TEST(SwimJoin, LateSeedIsReachedByRetry) {
   EXPECT_GE(net.node(1).stats().join_attempts, 2u);
 }
 
+// Returns the description of fake_network's node `index`.
+member_info info_of(std::size_t index) {
+  member_info info;
+  info.node_id = node_id_of(index);
+  info.name = fmt::format("node-{}", index);
+  info.address = address_of(index);
+  info.ports.p2p = 4001;
+  return info;
+}
+
+// Returns a gossip message with one alive update about node `index`.
+v1::MembershipMessage alive_gossip_about(std::size_t index) {
+  v1::MembershipMessage message;
+  message.mutable_broadcast();
+  auto& update = *message.add_gossip();
+  update.mutable_info()->set_node_id(node_id_of(index));
+  update.mutable_info()->set_name(fmt::format("node-{}", index));
+  update.mutable_info()->set_address(address_of(index));
+  update.mutable_info()->set_role(v1::NODE_ROLE_WORKER);
+  update.set_state(v1::MEMBER_STATE_ALIVE);
+  update.set_incarnation(1);
+  return message;
+}
+
 // Returns whether `message` carries an entry about `node_id`, in its gossip or its full state.
 bool mentions(const v1::MembershipMessage& message, const std::string& node_id) {
   const auto about = [&](const v1::MemberUpdate& update) { return update.info().node_id() == node_id; };
@@ -128,24 +152,10 @@ TEST(SwimGossip, AliveNewsSentTwiceAsOften) {
   // No probes, so node 1 stays alive however long it is silent.
   auto config = fast_config();
   config.probe_interval = std::chrono::hours(1);
-  member_info self;
-  self.node_id = node_id_of(0);
-  self.name = "node-0";
-  self.address = address_of(0);
-  self.ports.p2p = 4001;
   auto now = 1000ms;
-  swim machine(config, self, 1, 11, now);
+  swim machine(config, info_of(0), 1, 11, now);
   machine.join({}, now);
-
-  v1::MembershipMessage hello;
-  hello.mutable_broadcast();
-  auto& update = *hello.add_gossip();
-  update.mutable_info()->set_node_id(node_id_of(1));
-  update.mutable_info()->set_name("node-1");
-  update.mutable_info()->set_address(address_of(1));
-  update.set_state(v1::MEMBER_STATE_ALIVE);
-  update.set_incarnation(1);
-  machine.receive(address_of(1), hello, now);
+  machine.receive(address_of(1), alive_gossip_about(1), now);
 
   std::size_t alive_entries = 0;
   for (int step = 0; step < 600; ++step) {
@@ -525,25 +535,11 @@ TEST(SwimProbe, IndirectProbeThroughHelperKeepsTargetAlive) {
 
 TEST(SwimRecycle, ReusedEntriesCarryNoStaleFields) {
   const auto config = fast_config();
-  member_info self;
-  self.node_id = node_id_of(0);
-  self.name = "node-0";
-  self.address = address_of(0);
-  self.ports.p2p = 4001;
-  swim machine(config, self, 1, 11, 1000ms);
+  swim machine(config, info_of(0), 1, 11, 1000ms);
   machine.join({}, 1000ms);
 
   // Node 1 becomes known through gossip, so an alive update about it is queued.
-  v1::MembershipMessage hello;
-  hello.mutable_broadcast();
-  auto& update = *hello.add_gossip();
-  update.mutable_info()->set_node_id(node_id_of(1));
-  update.mutable_info()->set_name("node-1");
-  update.mutable_info()->set_address(address_of(1));
-  update.mutable_info()->set_role(v1::NODE_ROLE_WORKER);
-  update.set_state(v1::MEMBER_STATE_ALIVE);
-  update.set_incarnation(1);
-  machine.receive(address_of(1), hello, 1000ms);
+  machine.receive(address_of(1), alive_gossip_about(1), 1000ms);
 
   // A recycled message whose entries have every optional field set.
   v1::MembershipMessage stale;
