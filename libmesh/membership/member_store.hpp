@@ -101,10 +101,13 @@ class info_ref {
 class member_table {
  public:
   static constexpr std::uint32_t npos = UINT32_MAX;
+  static constexpr timestamp never_contacted = timestamp::min();
 
   struct entry {
     info_ref info;
     std::uint64_t incarnation = 0;
+    // When this node last sent the member a message; never_contacted before.
+    timestamp last_contact = never_contacted;
 
     [[nodiscard]] member_state state() const { return static_cast<member_state>(packed_ & 3); }
     [[nodiscard]] timestamp since() const { return timestamp(packed_ >> 2); }

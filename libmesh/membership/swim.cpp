@@ -54,6 +54,12 @@ constexpr int self_announce_push_pull_periods = 1;
 // reaches the requester before the requester's probe interval ends.
 constexpr double nack_timeout_fraction = 0.8;
 
+// A member this node sent a message to within this window counts as a
+// recent contact: the transport most likely still holds a connection to it.
+constexpr timestamp contact_window = std::chrono::seconds(60);
+// Gossip targets per round without a recent contact.
+constexpr std::size_t cold_gossip_targets = 1;
+
 // Gossip entries kept for reuse by recycle(). 128 covers two messages with
 // the maximum of 64 entries, at about 200 bytes each.
 constexpr std::size_t spare_updates_capacity = 128;
@@ -218,6 +224,15 @@ class swim::impl {
   [[nodiscard]] timestamp push_pull_period() const;
   template <class Predicate>
   [[nodiscard]] std::vector<std::uint32_t> random_members(std::size_t count, Predicate accept);
+  // Like random_members, but at most `cold_limit` of the chosen members lack
+  // a recent contact; cold picks beyond it are skipped.
+  template <class Predicate>
+  [[nodiscard]] std::vector<std::uint32_t> random_members_warm(std::size_t count, std::size_t cold_limit,
+                                                               timestamp now, Predicate accept);
+  [[nodiscard]] bool recently_contacted(const member_table::entry& entry, timestamp now) const {
+    return entry.last_contact != member_table::never_contacted && now - entry.last_contact < contact_window;
+  }
+  void mark_contact(std::uint32_t position, timestamp now) { table_.at(position).last_contact = now; }
 
   // State changes.
   void set_state(member_table::entry& entry, member_state state, std::uint64_t incarnation,
@@ -623,6 +638,7 @@ void swim::impl::start_probe(timestamp now) {
     encode(target, {}, *message.add_gossip());
   }
   ++stats_.probes_sent;
+  mark_contact(position, now);
   send(target.info->address, std::move(message));
 }
 
@@ -634,12 +650,20 @@ void swim::impl::send_indirect_probes(timestamp now) {
   }
   const std::string target_address = table_.at(target).info->address;
   const auto self = self_position();
-  const auto helpers = random_members(config_.indirect_probes, [&](std::uint32_t position) {
+  auto helper = [&](std::uint32_t position) {
     return position != self && position != target &&
            table_.at(position).state() == member_state::alive;
-  });
+  };
+  auto helpers = random_members_warm(config_.indirect_probes, 0, now, helper);
+  if (helpers.size() < config_.indirect_probes) {
+    for (const auto extra : random_members(config_.indirect_probes - helpers.size(), [&](std::uint32_t position) {
+           return helper(position) && std::find(helpers.begin(), helpers.end(), position) == helpers.end();
+         })) {
+      helpers.push_back(extra);
+    }
+  }
 
-  for (const auto helper : helpers) {
+  for (const auto chosen : helpers) {
     MembershipMessage message;
     auto& request = *message.mutable_ping_request();
     request.set_sequence(probe_.sequence);
@@ -648,9 +672,9 @@ void swim::impl::send_indirect_probes(timestamp now) {
     request.set_nack(true);
     ++probe_.expected_nacks;
     ++stats_.indirect_probes_sent;
-    send(table_.at(helper).info->address, std::move(message));
+    mark_contact(chosen, now);
+    send(table_.at(chosen).info->address, std::move(message));
   }
-  (void)now;
 }
 
 void swim::impl::probe_failed(timestamp now) {
@@ -780,7 +804,7 @@ void swim::impl::gossip_round(timestamp now) {
     return;
   }
   const auto self = self_position();
-  const auto targets = random_members(config_.gossip_fanout, [&](std::uint32_t position) {
+  const auto targets = random_members_warm(config_.gossip_fanout, cold_gossip_targets, now, [&](std::uint32_t position) {
     if (position == self) {
       return false;
     }
@@ -799,6 +823,7 @@ void swim::impl::gossip_round(timestamp now) {
     }
     MembershipMessage message;
     message.mutable_broadcast();
+    mark_contact(target, now);
     send(table_.at(target).info->address, std::move(message));
   }
 }
@@ -836,6 +861,7 @@ void swim::impl::push_pull_round(timestamp now) {
     fill_full_state(message);
   }
   ++stats_.push_pulls;
+  mark_contact(partners.front(), now);
   send(table_.at(partners.front()).info->address, std::move(message));
 }
 
@@ -1042,6 +1068,25 @@ std::vector<std::uint32_t> swim::impl::random_members(std::size_t count, Predica
   return chosen;
 }
 
+template <class Predicate>
+std::vector<std::uint32_t> swim::impl::random_members_warm(std::size_t count, std::size_t cold_limit,
+                                                           timestamp now, Predicate accept) {
+  std::size_t cold = 0;
+  return random_members(count, [&](std::uint32_t position) {
+    if (!accept(position)) {
+      return false;
+    }
+    if (recently_contacted(table_.at(position), now)) {
+      return true;
+    }
+    if (cold >= cold_limit) {
+      return false;
+    }
+    ++cold;
+    return true;
+  });
+}
+
 // --- timers -----------------------------------------------------------------
 
 void swim::impl::tick(timestamp now) {
@@ -1119,6 +1164,7 @@ void swim::impl::leave(timestamp now) {
   for (const auto target : targets) {
     MembershipMessage message;
     message.mutable_broadcast();
+    mark_contact(target, now);
     send(table_.at(target).info->address, std::move(message));
   }
 }

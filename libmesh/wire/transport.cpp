@@ -1,5 +1,6 @@
 #include "mesh/wire/transport.hpp"
 
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -38,6 +39,12 @@ constexpr const char* zap_domain = "mesh";
 // turn. A batch frame is always finished, so a wake-up may pass this bound by
 // less than one batch.
 constexpr std::size_t max_inbound_per_wakeup = 1024;
+// Events taken from epoll per wake-up; more stay for the next epoll_wait.
+constexpr std::size_t epoll_batch = 256;
+// epoll tags of the fixed descriptors. A DEALER's tag is the address of its
+// peer_connection, which is never this small.
+constexpr std::uint64_t tag_wake = 1;
+constexpr std::uint64_t tag_fixed_socket = 2;
 
 // ZAP requests handled per poll wake-up. Each one blocks a CURVE handshake
 // until the reply is sent, and a storm of joining peers queues many at once.
@@ -87,6 +94,10 @@ struct peer_connection {
   std::size_t released = 0;
   zmq::message_t encoded;
   std::size_t encoded_count = 0;
+  // The key of this entry in transport::impl::peers_.
+  const std::string* address = nullptr;
+  // Listed in transport::impl::due_ or backlog_.
+  bool listed = false;
 };
 
 std::string bracket_if_ipv6(const std::string& host) {
@@ -261,6 +272,9 @@ class transport::impl {
     if (wake_fd_ >= 0) {
       ::close(wake_fd_);
     }
+    if (epoll_fd_ >= 0) {
+      ::close(epoll_fd_);
+    }
   }
 
   impl(const impl&) = delete;
@@ -304,7 +318,17 @@ class transport::impl {
   // Sends peer.encoded through the ROUTER over the peer's own connection.
   // Returns nullopt when the route is gone.
   std::optional<bool> send_routed(peer_connection& peer, const std::string& address);
-  void receive_from_dealers();
+  // Reads from the peer's DEALER and sends its waiting messages. Returns
+  // true when work is left for the next wake-up.
+  bool serve(peer_connection& peer);
+  // Reads at most max_inbound_per_wakeup envelopes from the peer's DEALER.
+  // Returns true when more input waits.
+  bool receive_from_dealer(peer_connection& peer);
+  void watch(int fd, std::uint64_t tag);
+  void watch_socket(zmq::socket_t& socket, std::uint64_t tag);
+  void unwatch_socket(zmq::socket_t& socket);
+  void list(peer_connection& peer);
+  peer_connection& add_peer(const std::string& address, std::optional<zmq::socket_t> socket);
   void remember_route(const std::string& address);
   void forget_idle_routes(clock::time_point now);
   void encode_next(peer_connection& peer);
@@ -359,9 +383,19 @@ class transport::impl {
   // a DEALER frame, and after the first valid envelope of a frame recorded
   // it, because all envelopes of a frame come from the same sender.
   const zmq::message_t* current_route_ = nullptr;
-  // Peers whose DEALER the last poll polled for input, in poll item order.
-  std::vector<peer_connection*> polled_dealers_;
-  std::vector<zmq::pollitem_t> poll_items_;
+  // epoll instance of the wire thread. It watches the eventfd and the
+  // ZMQ_FD of every socket, so a wake-up costs work for the sockets that
+  // signaled, not for every peer.
+  int epoll_fd_ = -1;
+  std::vector<epoll_event> epoll_events_;
+  // Peers to serve in the next poll_once: their DEALER signaled or has input
+  // left, or they got messages. While any is listed, the poll does not block.
+  std::vector<peer_connection*> due_;
+  // Peers with messages that ZeroMQ did not take yet. They get a try on every
+  // wake-up; a DEALER that becomes writable also signals on its own.
+  std::vector<peer_connection*> backlog_;
+  // The ROUTER or the ZAP socket has input left after a bounded read.
+  bool fixed_input_left_ = false;
   // Reused for every inbound envelope, so its string fields keep their capacity.
   mesh::v1::Envelope inbound_;
   // Offsets and sizes of the envelopes of the batch frame being processed.
@@ -373,6 +407,11 @@ result<void> transport::impl::open_wake_fd() {
   if (wake_fd_ < 0) {
     return fail(errc::io_error, std::string("eventfd failed: ") + std::strerror(errno));
   }
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) {
+    return fail(errc::io_error, std::string("epoll_create1 failed: ") + std::strerror(errno));
+  }
+  epoll_events_.resize(epoll_batch);
   return {};
 }
 
@@ -467,6 +506,13 @@ std::uint16_t transport::impl::open_sockets() {
   monitor_->set(zmq::sockopt::linger, 0);
   monitor_->connect(monitor_endpoint);
 
+  watch(wake_fd_, tag_wake);
+  watch_socket(*router_, tag_fixed_socket);
+  watch_socket(*monitor_, tag_fixed_socket);
+  if (zap_) {
+    watch_socket(*zap_, tag_fixed_socket);
+  }
+
   const std::string port_text = config_.port == 0 ? "*" : std::to_string(config_.port);
   router_->bind("tcp://" + bracket_if_ipv6(config_.bind_address) + ":" + port_text);
 
@@ -497,26 +543,20 @@ void transport::impl::loop() {
   }
 }
 
-void transport::impl::poll_once(clock::time_point& next_idle_check) {
-  auto& items = poll_items_;
-  items.clear();
-  items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
-  items.push_back({router_->handle(), 0, ZMQ_POLLIN, 0});
-  items.push_back({monitor_->handle(), 0, ZMQ_POLLIN, 0});
-  if (zap_) {
-    items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
-  }
-  // Every DEALER is polled for input, because a peer replies over the
-  // connection we opened to it; one with waiting messages for output too.
-  polled_dealers_.clear();
-  for (auto& [address, peer] : peers_) {
-    if (peer.socket) {
-      const short events = peer.waiting.empty() ? ZMQ_POLLIN : ZMQ_POLLIN | ZMQ_POLLOUT;
-      items.push_back({peer.socket->handle(), 0, events, 0});
-      polled_dealers_.push_back(&peer);
-    }
-  }
+namespace {
 
+bool has_input(zmq::socket_t& socket) {
+  return (socket.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+}
+
+}  // namespace
+
+// ZMQ_FD signals that a socket's state may have changed, and reading
+// ZMQ_EVENTS clears the signal. Any other call on the socket can clear it
+// too, so every socket that was read or written is asked for ZMQ_EVENTS
+// again before the thread blocks; one with input left keeps the next poll
+// from blocking.
+void transport::impl::poll_once(clock::time_point& next_idle_check) {
   // The flag is set before the queue is checked, and send() reads it after
   // queueing, so either this check sees the new message or send() sees the
   // flag and writes the eventfd.
@@ -527,41 +567,56 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
     has_queued = !queued_.empty();
   }
   const auto now = clock::now();
-  const auto timeout = has_queued ? 0ms : std::chrono::duration_cast<std::chrono::milliseconds>(next_idle_check - now);
-  zmq::poll(items.data(), items.size(), std::max(timeout, 0ms));
+  const bool busy = has_queued || !due_.empty() || fixed_input_left_;
+  const auto until_idle_check = std::chrono::duration_cast<std::chrono::milliseconds>(next_idle_check - now);
+  const int timeout = busy ? 0 : static_cast<int>(std::max(until_idle_check, 0ms).count());
+  const int ready = ::epoll_wait(epoll_fd_, epoll_events_.data(), static_cast<int>(epoll_events_.size()), timeout);
   poll_sleeping_.store(false);
 
-  if ((items[0].revents & ZMQ_POLLIN) != 0) {
-    clear_wake();
-  }
-  take_queued();
-  // ZAP requests go first, because every message to or from a new CURVE peer
-  // waits for the ZAP reply, and up to 1024 inbound envelopes would go before it.
-  if (zap_ && (items[3].revents & ZMQ_POLLIN) != 0) {
-    answer_zap_requests();
-  }
-  if ((items[1].revents & ZMQ_POLLIN) != 0) {
-    receive_inbound();
-  }
-  if ((items[2].revents & ZMQ_POLLIN) != 0) {
-    read_monitor();
-  }
-  const std::size_t first_dealer = zap_ ? 4 : 3;
-  for (std::size_t i = 0; i < polled_dealers_.size(); ++i) {
-    if ((items[first_dealer + i].revents & ZMQ_POLLIN) == 0) {
-      polled_dealers_[i] = nullptr;
+  for (int i = 0; i < ready; ++i) {
+    const auto tag = epoll_events_[static_cast<std::size_t>(i)].data.u64;
+    if (tag == tag_wake) {
+      clear_wake();
+    } else if (tag != tag_fixed_socket) {
+      list(*reinterpret_cast<peer_connection*>(static_cast<std::uintptr_t>(tag)));
     }
   }
-  receive_from_dealers();
+  take_queued();
+
+  // ZAP requests go first, because every message to or from a new CURVE peer
+  // waits for the ZAP reply, and up to 1024 inbound envelopes would go before it.
+  if (zap_ && has_input(*zap_)) {
+    answer_zap_requests();
+  }
+  if (has_input(*router_)) {
+    receive_inbound();
+  }
+  if (has_input(*monitor_)) {
+    read_monitor();
+  }
 
   // flush() returns at once for a peer that cannot take a message, so every
   // peer with waiting messages gets a try, whichever event woke the thread.
-  for (auto& [address, peer] : peers_) {
-    if (!peer.waiting.empty()) {
-      flush(peer, address);
+  auto serving = std::move(due_);
+  due_.clear();
+  serving.insert(serving.end(), backlog_.begin(), backlog_.end());
+  backlog_.clear();
+  for (auto* peer : serving) {
+    peer->listed = false;
+  }
+  for (auto* peer : serving) {
+    if (serve(*peer)) {
+      peer->listed = true;
+      due_.push_back(peer);
+    } else if (!peer->waiting.empty()) {
+      peer->listed = true;
+      backlog_.push_back(peer);
     }
   }
   release_counts();
+
+  // Routed sends went through the ROUTER, which may have cleared its signal.
+  fixed_input_left_ = has_input(*router_) || (zap_ && has_input(*zap_)) || has_input(*monitor_);
 
   const auto after = clock::now();
   if (after >= next_idle_check) {
@@ -571,6 +626,62 @@ void transport::impl::poll_once(clock::time_point& next_idle_check) {
                                         std::chrono::milliseconds(1000));
     next_idle_check = after + check_every;
   }
+}
+
+bool transport::impl::serve(peer_connection& peer) {
+  if (!peer.socket) {
+    if (!peer.waiting.empty()) {
+      flush(peer, *peer.address);
+    }
+    // flush() may have attached a DEALER, which signals once it connects.
+    return false;
+  }
+  bool input_left = false;
+  if (has_input(*peer.socket)) {
+    input_left = receive_from_dealer(peer);
+  }
+  if (!peer.waiting.empty()) {
+    flush(peer, *peer.address);
+  }
+  // Sending may have cleared the signal of input that arrived meanwhile.
+  return input_left || has_input(*peer.socket);
+}
+
+void transport::impl::list(peer_connection& peer) {
+  if (!peer.listed) {
+    peer.listed = true;
+    due_.push_back(&peer);
+  }
+}
+
+void transport::impl::watch(int fd, std::uint64_t tag) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = tag;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    throw zmq::error_t();
+  }
+}
+
+void transport::impl::watch_socket(zmq::socket_t& socket, std::uint64_t tag) {
+  watch(socket.get(zmq::sockopt::fd), tag);
+}
+
+void transport::impl::unwatch_socket(zmq::socket_t& socket) {
+  // ZeroMQ closes a socket's descriptor later, on its reaper thread, so the
+  // descriptor leaves the epoll set here, before the socket closes.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, socket.get(zmq::sockopt::fd), nullptr);
+}
+
+peer_connection& transport::impl::add_peer(const std::string& address, std::optional<zmq::socket_t> socket) {
+  auto [it, inserted] = peers_.emplace(address, peer_connection{std::move(socket), {}, clock::now(), 0});
+  auto& peer = it->second;
+  peer.address = &it->first;
+  if (peer.socket) {
+    watch_socket(*peer.socket, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&peer)));
+  }
+  metrics_.peers().Increment();
+  return peer;
 }
 
 void transport::impl::wake() {
@@ -606,8 +717,7 @@ void transport::impl::take_queued() {
       } else if (inbound_routes_.count(message.address) != 0) {
         // The peer connected to us: reply over its connection instead of
         // opening a second one, which saves a handshake per peer pair.
-        peer = &peers_.emplace(message.address, peer_connection{std::nullopt, {}, now, 0}).first->second;
-        metrics_.peers().Increment();
+        peer = &add_peer(message.address, std::nullopt);
       } else {
         peer = connect_peer(message.address);
       }
@@ -629,6 +739,7 @@ void transport::impl::take_queued() {
     }
     const auto bytes = envelope_size(envelope_header_.size(), message.kind, message.body.size());
     peer->waiting.push_back(waiting_message{message.kind, std::move(message.body), bytes});
+    list(*peer);
   }
   taken_.clear();
 }
@@ -670,11 +781,9 @@ zmq::socket_t open_dealer(zmq::context_t& context, const transport_config& confi
 
 peer_connection* transport::impl::connect_peer(const std::string& address) {
   try {
-    auto socket = open_dealer(context_, config_, hard_frame_limit_, address);
-    auto [it, inserted] = peers_.emplace(address, peer_connection{std::move(socket), {}, clock::now(), 0});
-    metrics_.peers().Increment();
+    auto& peer = add_peer(address, open_dealer(context_, config_, hard_frame_limit_, address));
     log_->debug("peer socket opened address={}", address);
-    return &it->second;
+    return &peer;
   } catch (const zmq::error_t& e) {
     log_drop(drop_reason::invalid_address, e.what(), address);
     return nullptr;
@@ -684,6 +793,7 @@ peer_connection* transport::impl::connect_peer(const std::string& address) {
 bool transport::impl::attach_dealer(peer_connection& peer, const std::string& address) {
   try {
     peer.socket.emplace(open_dealer(context_, config_, hard_frame_limit_, address));
+    watch_socket(*peer.socket, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&peer)));
     log_->debug("peer socket opened after its inbound route closed address={}", address);
     return true;
   } catch (const zmq::error_t& e) {
@@ -815,25 +925,21 @@ std::optional<bool> transport::impl::send_routed(peer_connection& peer, const st
   return true;
 }
 
-void transport::impl::receive_from_dealers() {
+bool transport::impl::receive_from_dealer(peer_connection& peer) {
   zmq::message_t frame;
-  for (auto* peer : polled_dealers_) {
-    if (peer == nullptr || !peer->socket) {
-      continue;
-    }
-    std::size_t envelopes = 0;
-    bool received = false;
-    while (envelopes < max_inbound_per_wakeup && peer->socket->recv(frame, zmq::recv_flags::dontwait)) {
-      received = true;
-      const bool extra_frames = discard_rest(*peer->socket, frame);
-      envelopes += process_frame(frame, extra_frames);
-    }
-    // The peer sends over this DEALER, so it is in use even when this node
-    // sends nothing. Closing it as idle would cut off the peer's messages.
-    if (received && peer->waiting.empty()) {
-      peer->last_progress = clock::now();
-    }
+  std::size_t envelopes = 0;
+  bool received = false;
+  while (envelopes < max_inbound_per_wakeup && peer.socket->recv(frame, zmq::recv_flags::dontwait)) {
+    received = true;
+    const bool extra_frames = discard_rest(*peer.socket, frame);
+    envelopes += process_frame(frame, extra_frames);
   }
+  // The peer sends over this DEALER, so it is in use even when this node
+  // sends nothing. Closing it as idle would cut off the peer's messages.
+  if (received && peer.waiting.empty()) {
+    peer.last_progress = clock::now();
+  }
+  return envelopes >= max_inbound_per_wakeup;
 }
 
 void transport::impl::remember_route(const std::string& address) {
@@ -1166,7 +1272,12 @@ void transport::impl::close_idle_peers(clock::time_point now) {
     }
     if (peer.socket) {
       log_->debug("peer socket closed after idle timeout address={}", it->first);
+      unwatch_socket(*peer.socket);
       peer.socket->close();
+    }
+    if (peer.listed) {
+      std::erase(due_, &peer);
+      std::erase(backlog_, &peer);
     }
     metrics_.peers().Decrement();
     // The count of the dropped messages must reach queued_per_peer_ before
