@@ -57,8 +57,6 @@ constexpr double nack_timeout_fraction = 0.8;
 // A member this node sent a message to within this window counts as a
 // recent contact: the transport most likely still holds a connection to it.
 constexpr timestamp contact_window = std::chrono::seconds(60);
-// Gossip targets per round without a recent contact.
-constexpr std::size_t cold_gossip_targets = 1;
 
 // Gossip entries kept for reuse by recycle(). 128 covers two messages with
 // the maximum of 64 entries, at about 200 bytes each.
@@ -804,7 +802,7 @@ void swim::impl::gossip_round(timestamp now) {
     return;
   }
   const auto self = self_position();
-  const auto targets = random_members_warm(config_.gossip_fanout, cold_gossip_targets, now, [&](std::uint32_t position) {
+  const auto targets = random_members_warm(config_.gossip_fanout, config_.gossip_cold_targets, now, [&](std::uint32_t position) {
     if (position == self) {
       return false;
     }

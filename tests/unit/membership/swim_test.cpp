@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "fake_network.hpp"
 #include "mesh/membership/codec.hpp"
@@ -172,6 +173,58 @@ TEST(SwimGossip, AliveNewsSentTwiceAsOften) {
 
   // Two alive members: retransmit_multiplier * ceil(log10(3)) sends, twice.
   EXPECT_EQ(alive_entries, 2 * config.retransmit_multiplier);
+}
+
+// Runs `rounds` gossip rounds of a node that knows 20 members and has news
+// for all of them. Returns the targets of each round.
+std::vector<std::set<std::string>> gossip_targets_per_round(std::uint32_t cold_targets, int rounds) {
+  auto config = fast_config();
+  config.probe_interval = std::chrono::hours(1);
+  config.push_pull_interval = std::chrono::hours(1);
+  config.gossip_cold_targets = cold_targets;
+  auto now = 1000ms;
+  swim machine(config, info_of(0), 1, 7, now);
+  machine.join({}, now);
+  for (std::size_t index = 1; index <= 20; ++index) {
+    machine.receive(address_of(index), alive_gossip_about(index), now);
+  }
+  (void)machine.take_outbox();
+
+  std::vector<std::set<std::string>> per_round;
+  while (per_round.size() < static_cast<std::size_t>(rounds)) {
+    now += 5ms;
+    machine.tick(now);
+    std::set<std::string> targets;
+    for (const auto& out : machine.take_outbox()) {
+      if (out.message.has_broadcast()) {
+        targets.insert(out.address);
+      }
+    }
+    if (!targets.empty()) {
+      per_round.push_back(std::move(targets));
+    }
+  }
+  return per_round;
+}
+
+TEST(SwimGossip, OneColdTargetPerRound) {
+  // Five rounds: the queued news run out in the seventh.
+  const auto rounds = gossip_targets_per_round(1, 5);
+  std::set<std::string> contacted;
+  for (std::size_t round = 0; round < rounds.size(); ++round) {
+    std::size_t cold = 0;
+    for (const auto& target : rounds[round]) {
+      cold += contacted.insert(target).second ? 1 : 0;
+    }
+    EXPECT_EQ(cold, 1U) << "round " << round;
+    // Round r has r contacted members to add, up to the fanout of 3.
+    EXPECT_EQ(rounds[round].size(), std::min<std::size_t>(round + 1, 3)) << "round " << round;
+  }
+}
+
+TEST(SwimGossip, ColdTargetsAtFanoutPickAnyMembers) {
+  const auto rounds = gossip_targets_per_round(3, 1);
+  EXPECT_EQ(rounds.front().size(), 3U);
 }
 
 TEST(SwimConvergence, FiveNodes) {
