@@ -72,6 +72,10 @@ struct dag_state {
   bool flush_scheduled = false;
   steady::time_point last_sync{};
   steady::time_point last_metrics{};
+  // Only the tick message with the current generation runs; a wake-up
+  // replaces a pending idle tick by starting a new generation.
+  std::uint64_t tick_generation = 0;
+  bool idle_tick_pending = false;
 
   // Sent after the next commit: this node's new vertices and their replies.
   std::vector<mesh::v1::Vertex> own_outbox;
@@ -575,8 +579,24 @@ void tick(dag_actor* self) {
   publish_metrics(self);
 
   const bool waiting = st.machine->waiting_count() > 0 || !st.absent.empty();
-  self->delayed_send(self, busy || waiting ? st.config.poll_interval : st.config.idle_interval,
-                     tick_atom::value);
+  st.idle_tick_pending = !busy && !waiting;
+  self->delayed_send(self, st.idle_tick_pending ? st.config.idle_interval : st.config.poll_interval,
+                     tick_atom::value, ++st.tick_generation);
+}
+
+// Ticks at once when work arrived while the next tick is an idle one, so the
+// first poll of a new vertex does not wait for idle_interval.
+void wake_ticks(dag_actor* self) {
+  auto& st = self->state;
+  if (!st.idle_tick_pending) {
+    return;
+  }
+  const bool work = st.machine->undecided_count() > 0 || st.machine->outstanding_polls() > 0 ||
+                    st.machine->waiting_count() > 0 || !st.absent.empty();
+  if (work) {
+    st.idle_tick_pending = false;
+    self->send(self, tick_atom::value, ++st.tick_generation);
+  }
 }
 
 // The first sequence number this node may use: above every vertex it
@@ -656,8 +676,17 @@ caf::behavior running(dag_actor* self) {
     }
   };
   return {
-      [self, timed](inbound_dag& inbound) { timed([&] { handle_inbound(self, inbound); }); },
-      [self, timed](tick_atom) { timed([&] { tick(self); }); },
+      [self, timed](inbound_dag& inbound) {
+        timed([&] {
+          handle_inbound(self, inbound);
+          wake_ticks(self);
+        });
+      },
+      [self, timed](tick_atom, std::uint64_t generation) {
+        if (generation == self->state.tick_generation) {
+          timed([&] { tick(self); });
+        }
+      },
       [self, timed](flush_atom) { timed([&] { flush(self); }); },
       [self, timed](synced_atom, std::uint64_t commit) {
         timed([&] {
@@ -673,6 +702,7 @@ caf::behavior running(dag_actor* self) {
             promise.deliver(std::move(reply));
             return;
           }
+          wake_ticks(self);
           // Replied to after the commit, so the id it names is durable.
           self->state.submit_replies.emplace_back(promise, std::move(reply));
         });

@@ -19,7 +19,7 @@
 // 200 ms, suspicion multiplier 4). Results go to docs/benchmarks.md.
 //
 // Usage: bench_membership_vs_serf [--sizes 10,50,100] [--detect-sizes 10,50]
-//        [--soak-seconds 0] [--soak-size 50] [--timeout 120]
+//        [--soak-seconds 0] [--soak-size 50] [--timeout 120] [--repetitions 1]
 
 #include <CLI/CLI.hpp>
 
@@ -122,7 +122,10 @@ class cluster {
  public:
   enum class kind { mesh, serf };
 
-  cluster(kind system, std::filesystem::path dir) : system_(system), dir_(std::move(dir)) {
+  // Each cluster gets a directory of its own, so a repetition starts with
+  // new node identities and empty stores, as the first run did.
+  cluster(kind system, const std::filesystem::path& dir)
+      : system_(system), dir_(dir.string() + "-" + std::to_string(next_cluster_number++)) {
     std::filesystem::create_directories(dir_);
     if (system_ == kind::mesh) {
       key_file_ = dir_ / "mesh.key";
@@ -251,6 +254,7 @@ class cluster {
   std::filesystem::path dir_;
   std::filesystem::path key_file_;
   std::uint16_t seed_port_ = mesh::testing::free_port();
+  static inline int next_cluster_number = 0;
   std::size_t joined_target_offset_ = 0;
   std::vector<member_process> members_;
 };
@@ -401,6 +405,53 @@ void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesyste
               after.second - baseline.second);
 }
 
+// Times of one workload at one size over all repetitions; a timeout is nullopt.
+struct paired_runs {
+  std::vector<std::optional<double>> ours;
+  std::vector<std::optional<double>> theirs;
+};
+
+void print_row(const char* workload, std::size_t n, const std::optional<double>& ours,
+               const std::optional<double>& theirs) {
+  const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
+  std::printf("%-12s %5zu %12s %12s %8s\n", workload, n, format_seconds(ours).c_str(),
+              format_seconds(theirs).c_str(), ratio.c_str());
+  std::fflush(stdout);
+}
+
+// Median of the runs that finished; nullopt when fewer than half finished,
+// so that timeouts cannot make a median look good.
+std::optional<double> median_of(std::vector<std::optional<double>> runs) {
+  std::vector<double> done;
+  for (const auto& run : runs) {
+    if (run) {
+      done.push_back(*run);
+    }
+  }
+  if (done.empty() || 2 * done.size() < runs.size()) {
+    return std::nullopt;
+  }
+  std::sort(done.begin(), done.end());
+  const auto middle = done.size() / 2;
+  return done.size() % 2 == 1 ? done[middle] : (done[middle - 1] + done[middle]) / 2;
+}
+
+// Runs `measure` for both systems `repetitions` times, alternating, prints
+// each pair and, for more than one repetition, the medians.
+template <class Measure>
+void compare(const char* workload, const char* median_label, std::size_t n, int repetitions,
+             Measure measure) {
+  paired_runs runs;
+  for (int i = 0; i < repetitions; ++i) {
+    runs.ours.push_back(measure(cluster::kind::mesh));
+    runs.theirs.push_back(measure(cluster::kind::serf));
+    print_row(workload, n, runs.ours.back(), runs.theirs.back());
+  }
+  if (repetitions > 1) {
+    print_row(median_label, n, median_of(runs.ours), median_of(runs.theirs));
+  }
+}
+
 std::vector<std::size_t> parse_sizes(const std::string& text) {
   std::vector<std::size_t> sizes;
   std::stringstream in(text);
@@ -422,6 +473,7 @@ int main(int argc, char** argv) {
   int soak_seconds = 0;
   std::size_t soak_size = 50;
   int timeout_seconds = 120;
+  int repetitions = 1;
   app.add_option("--sizes", sizes_text, "Cluster sizes for the convergence workload");
   app.add_option("--detect-sizes", detect_text, "Cluster sizes for the detection workload");
   app.add_option("--soak-seconds", soak_seconds, "Length of the soak workload; 0 skips it")
@@ -429,6 +481,9 @@ int main(int argc, char** argv) {
   app.add_option("--soak-size", soak_size, "Nodes in the soak workload")->check(CLI::Range(2, 200));
   app.add_option("--timeout", timeout_seconds, "Seconds before a measurement counts as timed out")
       ->check(CLI::Range(10, 600));
+  app.add_option("--repetitions", repetitions,
+                 "Runs of each comparison, alternating the systems; above 1 the medians are printed too")
+      ->check(CLI::Range(1, 20));
   CLI11_PARSE(app, argc, argv);
 
   if (!std::filesystem::exists(mesh::testing::tools_dir() / "serf")) {
@@ -441,12 +496,8 @@ int main(int argc, char** argv) {
 
   std::printf("%-12s %5s %12s %12s %8s\n", "workload", "N", "libmesh_s", "serf_s", "ratio");
   for (const auto n : parse_sizes(sizes_text)) {
-    const auto ours = measure_convergence(cluster::kind::mesh, n, dir.path(), timeout);
-    const auto theirs = measure_convergence(cluster::kind::serf, n, dir.path(), timeout);
-    const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
-    std::printf("%-12s %5zu %12s %12s %8s\n", "convergence", n, format_seconds(ours).c_str(),
-                format_seconds(theirs).c_str(), ratio.c_str());
-    std::fflush(stdout);
+    compare("convergence", "conv-median", n, repetitions,
+            [&](cluster::kind system) { return measure_convergence(system, n, dir.path(), timeout); });
   }
   for (const auto n : parse_sizes(sizes_text)) {
     const auto ours = measure_in_process(n, dir.path(), timeout);
@@ -455,12 +506,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   for (const auto n : parse_sizes(detect_text)) {
-    const auto ours = measure_detection(cluster::kind::mesh, n, dir.path(), timeout);
-    const auto theirs = measure_detection(cluster::kind::serf, n, dir.path(), timeout);
-    const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
-    std::printf("%-12s %5zu %12s %12s %8s\n", "detection", n, format_seconds(ours).c_str(),
-                format_seconds(theirs).c_str(), ratio.c_str());
-    std::fflush(stdout);
+    compare("detection", "det-median", n, repetitions,
+            [&](cluster::kind system) { return measure_detection(system, n, dir.path(), timeout); });
   }
   if (soak_seconds > 0) {
     run_soak(soak_size, std::chrono::seconds(soak_seconds), dir.path());
