@@ -620,8 +620,12 @@ void swim::impl::start_probe(timestamp now) {
   probe_.indirect_sent = false;
   probe_.target_id = target.info->node_id;
   probe_.sequence = next_sequence_++;
-  probe_.indirect_at = now + scaled(config_.probe_timeout);
-  probe_.end = now + scaled(config_.probe_interval);
+  // A first contact waits for a new connection (a CURVE handshake) before
+  // the ping, so it gets twice the time before helpers are asked and before
+  // the probe fails.
+  const std::int64_t first_contact = recently_contacted(target, now) ? 1 : 2;
+  probe_.indirect_at = now + first_contact * scaled(config_.probe_timeout);
+  probe_.end = now + first_contact * scaled(config_.probe_interval);
   probe_.expected_nacks = 0;
   probe_.nacks = 0;
 
