@@ -170,8 +170,8 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   state->actor_config = std::make_unique<caf::actor_system_config>();
   // CAF's work-stealing workers poll for jobs and sleep 50 us between polls
   // before they block. A node runs a few dozen actors and handles a few
-  // hundred messages per second, so each message ended in a dozen sleeps:
-  // in a 100-process join storm the workers made 3,400 to 4,300 context
+  // hundred messages per second, so each message ended in a dozen sleeps.
+  // In a 100-process join storm the workers made 3,400 to 4,300 context
   // switches per process, about 80 % of the total. Work sharing keeps one
   // queue under a mutex and blocks on a condition variable at once; with
   // this few actors the shared queue is not contended.

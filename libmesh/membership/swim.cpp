@@ -55,7 +55,7 @@ constexpr int self_announce_push_pull_periods = 1;
 constexpr double nack_timeout_fraction = 0.8;
 
 // A member this node sent a message to within this window counts as a
-// recent contact: the transport most likely still holds a connection to it.
+// recent contact: the transport most likely still has a connection to it.
 constexpr timestamp contact_window = std::chrono::seconds(60);
 
 // Gossip entries kept for reuse by recycle(). 128 covers two messages with

@@ -394,7 +394,7 @@ class transport::impl {
   // Peers with messages that ZeroMQ did not take yet. They get a try on every
   // wake-up; a DEALER that becomes writable also signals on its own.
   std::vector<peer_connection*> backlog_;
-  // The ROUTER or the ZAP socket has input left after a bounded read.
+  // The ROUTER, the ZAP socket or the monitor has input left after a bounded read.
   bool fixed_input_left_ = false;
   // Reused for every inbound envelope, so its string fields keep their capacity.
   mesh::v1::Envelope inbound_;

@@ -175,8 +175,8 @@ TEST(SwimGossip, AliveNewsSentTwiceAsOften) {
   EXPECT_EQ(alive_entries, 2 * config.retransmit_multiplier);
 }
 
-// Runs `rounds` gossip rounds of a node that knows 20 members and has news
-// for all of them. Returns the targets of each round.
+// Runs `rounds` gossip rounds of a node with 20 members in its table and
+// news about each of them. Returns the targets of each round.
 std::vector<std::set<std::string>> gossip_targets_per_round(std::uint32_t cold_targets, int rounds) {
   auto config = fast_config();
   config.probe_interval = std::chrono::hours(1);
