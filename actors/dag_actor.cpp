@@ -72,8 +72,8 @@ struct dag_state {
   bool flush_scheduled = false;
   steady::time_point last_sync{};
   steady::time_point last_metrics{};
-  // Only the tick message with the current generation runs; a wake-up
-  // replaces a pending idle tick by starting a new generation.
+  // Generation of the pending tick message. Only that message runs, so a
+  // wake-up replaces a pending idle tick by starting a new generation.
   std::uint64_t tick_generation = 0;
   bool idle_tick_pending = false;
 

@@ -173,7 +173,7 @@ result<std::unique_ptr<node>> node::start(const config::node_config& config) {
   // hundred messages per second, so each message ended in a dozen sleeps.
   // In a 100-process join storm the workers made 3,400 to 4,300 context
   // switches per process, about 80 % of the total. Work sharing keeps one
-  // queue under a mutex and blocks on a condition variable at once; with
+  // queue under a mutex and blocks on a condition variable at once. With
   // this few actors the shared queue is not contended.
   state->actor_config->set("scheduler.policy", caf::atom("sharing"));
   // CAF's own default is at least four workers; the node uses one per core.

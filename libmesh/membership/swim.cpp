@@ -55,7 +55,8 @@ constexpr int self_announce_push_pull_periods = 1;
 constexpr double nack_timeout_fraction = 0.8;
 
 // A member this node sent a message to within this window counts as a
-// recent contact: the transport most likely still has a connection to it.
+// recent contact, because the transport most likely still has a
+// connection to it.
 constexpr timestamp contact_window = std::chrono::seconds(60);
 
 // Gossip entries kept for reuse by recycle(). 128 covers two messages with
@@ -656,14 +657,13 @@ void swim::impl::send_indirect_probes(timestamp now) {
     return position != self && position != target &&
            table_.at(position).state() == member_state::alive;
   };
+  // Contacted members first, then any others up to indirect_probes.
   auto helpers = random_members_warm(config_.indirect_probes, 0, now, helper);
-  if (helpers.size() < config_.indirect_probes) {
-    for (const auto extra : random_members(config_.indirect_probes - helpers.size(), [&](std::uint32_t position) {
-           return helper(position) && std::find(helpers.begin(), helpers.end(), position) == helpers.end();
-         })) {
-      helpers.push_back(extra);
-    }
-  }
+  const auto missing = config_.indirect_probes - helpers.size();
+  const auto extra = random_members(missing, [&](std::uint32_t position) {
+    return helper(position) && std::find(helpers.begin(), helpers.end(), position) == helpers.end();
+  });
+  helpers.insert(helpers.end(), extra.begin(), extra.end());
 
   for (const auto chosen : helpers) {
     MembershipMessage message;

@@ -553,9 +553,9 @@ bool has_input(zmq::socket_t& socket) {
 
 // ZMQ_FD signals that a socket's state may have changed, and reading
 // ZMQ_EVENTS clears the signal. Any other call on the socket can clear it
-// too, so every socket that was read or written is asked for ZMQ_EVENTS
-// again before the thread blocks; one with input left keeps the next poll
-// from blocking.
+// too. So every socket that was read or written is asked for ZMQ_EVENTS
+// again before the thread blocks, and one with input left keeps the next
+// poll from blocking.
 void transport::impl::poll_once(clock::time_point& next_idle_check) {
   // The flag is set before the queue is checked, and send() reads it after
   // queueing, so either this check sees the new message or send() sees the
