@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "mesh/http/json_syntax.hpp"
+
 namespace mesh::http {
 
 std::string to_json(const google::protobuf::Message& message) {
@@ -18,6 +20,9 @@ std::string to_json(const google::protobuf::Message& message) {
 result<void> from_json(std::string_view body, google::protobuf::Message& out) {
   if (body.empty()) {
     return fail(errc::invalid_argument, "request body is empty: a JSON object is expected");
+  }
+  if (auto syntax = check_json_syntax(body); !syntax) {
+    return fail(errc::invalid_argument, "request body: " + syntax.err().message);
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

@@ -15,9 +15,10 @@ namespace mesh::http {
 // Prints `message` as JSON with the .proto field names.
 [[nodiscard]] std::string to_json(const google::protobuf::Message& message);
 
-// Parses `body` into `out`. Fails with invalid_argument and protobuf's
-// description of the problem (it names the field) for malformed JSON, an
-// unknown field, or a value of the wrong type, such as bad base64 for bytes.
+// Parses `body` into `out`. Fails with invalid_argument when the text is not
+// strict JSON, and the message then names the byte offset. It also fails with
+// protobuf's description of the problem, which names the field, for an
+// unknown field or a value of the wrong type, such as bad base64 for bytes.
 [[nodiscard]] result<void> from_json(std::string_view body, google::protobuf::Message& out);
 
 }  // namespace mesh::http
