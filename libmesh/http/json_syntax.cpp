@@ -63,9 +63,9 @@ class syntax_reader {
     }
     switch (peek()) {
       case '{':
-        return read_object(depth + 1);
+        return read_container(depth + 1, true);
       case '[':
-        return read_array(depth + 1);
+        return read_container(depth + 1, false);
       case '"':
         return read_string();
       case 't':
@@ -82,29 +82,23 @@ class syntax_reader {
     }
   }
 
-  bool read_object(int depth) {
+  // Reads an object (`keyed`, members "key": value) or an array, whose
+  // opening bracket is at pos_.
+  bool read_container(int depth, bool keyed) {
     if (depth > max_json_depth) {
       return expect("at most " + std::to_string(max_json_depth) + " levels of nesting");
     }
-    ++pos_;  // '{'
+    const char close = keyed ? '}' : ']';
+    ++pos_;
     skip_whitespace();
-    if (!at_end() && peek() == '}') {
+    if (!at_end() && peek() == close) {
       ++pos_;
       return true;
     }
     while (true) {
-      if (at_end() || peek() != '"') {
-        return expect("an object key in double quotes");
-      }
-      if (!read_string()) {
+      if (keyed && !read_key()) {
         return false;
       }
-      skip_whitespace();
-      if (at_end() || peek() != ':') {
-        return expect("':' after the object key");
-      }
-      ++pos_;
-      skip_whitespace();
       if (!read_value(depth)) {
         return false;
       }
@@ -114,40 +108,29 @@ class syntax_reader {
         skip_whitespace();
         continue;
       }
-      if (!at_end() && peek() == '}') {
+      if (!at_end() && peek() == close) {
         ++pos_;
         return true;
       }
-      return expect("',' or '}' in the object");
+      return expect(keyed ? "',' or '}' in the object" : "',' or ']' in the array");
     }
   }
 
-  bool read_array(int depth) {
-    if (depth > max_json_depth) {
-      return expect("at most " + std::to_string(max_json_depth) + " levels of nesting");
+  // Reads an object key and the colon after it, and the whitespace around the colon.
+  bool read_key() {
+    if (at_end() || peek() != '"') {
+      return expect("an object key in double quotes");
     }
-    ++pos_;  // '['
+    if (!read_string()) {
+      return false;
+    }
     skip_whitespace();
-    if (!at_end() && peek() == ']') {
-      ++pos_;
-      return true;
+    if (at_end() || peek() != ':') {
+      return expect("':' after the object key");
     }
-    while (true) {
-      if (!read_value(depth)) {
-        return false;
-      }
-      skip_whitespace();
-      if (!at_end() && peek() == ',') {
-        ++pos_;
-        skip_whitespace();
-        continue;
-      }
-      if (!at_end() && peek() == ']') {
-        ++pos_;
-        return true;
-      }
-      return expect("',' or ']' in the array");
-    }
+    ++pos_;
+    skip_whitespace();
+    return true;
   }
 
   bool read_string() {
