@@ -1031,6 +1031,44 @@ void stop_replica(manager_actor* self, const std::string& key) {
   st.replicas.erase(found);
 }
 
+// Returns the replica a reply is for, or nullptr when the replica stopped or
+// restarted (another attempt) since the request went out.
+replica_task* current_replica(manager_actor* self, const std::string& key, std::uint32_t attempt) {
+  auto found = self->state.replicas.find(key);
+  if (found == self->state.replicas.end() || found->second.attempt != attempt) {
+    return nullptr;
+  }
+  return &found->second;
+}
+
+// Reports a round the agent could not run and stops the replica. `what`
+// names the round kind in the log line.
+void fail_round(manager_actor* self, const std::string& key, std::uint64_t round, const char* what,
+                const std::string& refusal, const std::string& error) {
+  auto& state = self->state;
+  auto& task = state.replicas.at(key);
+  if (!refusal.empty()) {
+    count_refusal(state, refusal);
+  }
+  state.log->warn("replica {} failed job={} replica={} error={}", what, task.job_id, task.replica, error);
+  send_report(self, task, round, nullptr, error);
+  stop_replica(self, key);
+}
+
+// Returns the error handler for a request to the replica's agent. A CAF
+// error, such as an exited agent actor, fails the round and stops the replica.
+auto agent_failure_handler(manager_actor* self, const std::string& key, std::uint32_t attempt,
+                           std::uint64_t round) {
+  return [self, key, attempt, round](const caf::error& err) {
+    auto* task = current_replica(self, key, attempt);
+    if (task == nullptr) {
+      return;
+    }
+    send_report(self, *task, round, nullptr, "replica agent failed: " + self->system().render(err));
+    stop_replica(self, key);
+  };
+}
+
 void train_round(manager_actor* self, const std::string& key, std::uint64_t round,
                  std::uint32_t epochs, std::vector<neural::scalar> weights) {
   auto& st = self->state;
@@ -1041,33 +1079,17 @@ void train_round(manager_actor* self, const std::string& key, std::uint64_t roun
   self->request(agent, caf::infinite, neural_train_atom::value, std::move(request))
       .then(
           [self, key, attempt, round](const agent_train_reply& reply) {
-            auto& state = self->state;
-            auto found = state.replicas.find(key);
-            if (found == state.replicas.end() || found->second.attempt != attempt) {
+            auto* current = current_replica(self, key, attempt);
+            if (current == nullptr) {
               return;
             }
             if (!reply.ok) {
-              if (!reply.refusal.empty()) {
-                count_refusal(state, reply.refusal);
-              }
-              state.log->warn("replica training failed job={} replica={} error={}",
-                              found->second.job_id, found->second.replica, reply.error);
-              send_report(self, found->second, round, nullptr, reply.error);
-              stop_replica(self, key);
+              fail_round(self, key, round, "training", reply.refusal, reply.error);
               return;
             }
-            send_report(self, found->second, round, &reply, "");
+            send_report(self, *current, round, &reply, "");
           },
-          [self, key, attempt, round](const caf::error& err) {
-            auto& state = self->state;
-            auto found = state.replicas.find(key);
-            if (found == state.replicas.end() || found->second.attempt != attempt) {
-              return;
-            }
-            send_report(self, found->second, round, nullptr,
-                        "replica agent failed: " + self->system().render(err));
-            stop_replica(self, key);
-          });
+          agent_failure_handler(self, key, attempt, round));
 }
 
 // Computes the gradient of the replica's shard at `weights` (empty: the
@@ -1082,34 +1104,17 @@ void gradient_round(manager_actor* self, const std::string& key, std::uint64_t r
   self->request(agent, caf::infinite, neural_gradient_atom::value, std::move(request))
       .then(
           [self, key, attempt, round](const agent_gradient_reply& reply) {
-            auto& state = self->state;
-            auto found = state.replicas.find(key);
-            if (found == state.replicas.end() || found->second.attempt != attempt) {
+            auto* current = current_replica(self, key, attempt);
+            if (current == nullptr) {
               return;
             }
             if (!reply.ok) {
-              if (!reply.refusal.empty()) {
-                count_refusal(state, reply.refusal);
-              }
-              state.log->warn("replica gradient failed job={} replica={} error={}",
-                              found->second.job_id, found->second.replica, reply.error);
-              send_report(self, found->second, round, nullptr, reply.error);
-              stop_replica(self, key);
+              fail_round(self, key, round, "gradient", reply.refusal, reply.error);
               return;
             }
-            send_gradient_report(self, found->second, round, reply.gradient,
-                                 found->second.shard->num_outputs());
+            send_gradient_report(self, *current, round, reply.gradient, current->shard->num_outputs());
           },
-          [self, key, attempt, round](const caf::error& err) {
-            auto& state = self->state;
-            auto found = state.replicas.find(key);
-            if (found == state.replicas.end() || found->second.attempt != attempt) {
-              return;
-            }
-            send_report(self, found->second, round, nullptr,
-                        "replica agent failed: " + self->system().render(err));
-            stop_replica(self, key);
-          });
+          agent_failure_handler(self, key, attempt, round));
 }
 
 void on_assign(manager_actor* self, const inbound_neural& inbound) {
