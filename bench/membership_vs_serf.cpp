@@ -18,8 +18,16 @@
 // Serf runs with its default LAN profile (probe interval 1 s, gossip interval
 // 200 ms, suspicion multiplier 4). Results go to docs/benchmarks.md.
 //
+// --security picks what protects the traffic of both systems:
+//   encrypted  libmesh with CURVE (its default), Serf with -encrypt (AES-GCM
+//              with a shared 32-byte key)
+//   plain      libmesh with --insecure, Serf without a key (its default)
+//   mixed      libmesh with CURVE, Serf without a key: the pairing of the
+//              runs before this option existed
+//
 // Usage: bench_membership_vs_serf [--sizes 10,50,100] [--detect-sizes 10,50]
 //        [--soak-seconds 0] [--soak-size 50] [--timeout 120] [--repetitions 1]
+//        [--security encrypted|plain|mixed]
 
 #include <CLI/CLI.hpp>
 
@@ -30,6 +38,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <regex>
 #include <set>
@@ -48,6 +57,12 @@ using clock_type = std::chrono::steady_clock;
 
 // Nice value of every member process of either system.
 constexpr int member_niceness = 5;
+
+// What protects the members' traffic; see --security in the header.
+enum class security { encrypted, plain, mixed };
+
+// The same 32 bytes as the libmesh mesh key of the clusters, base64 for Serf.
+constexpr const char* serf_encrypt_key = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=";
 
 // Reads a log file incrementally and collects the member names that appear
 // in lines matching one pattern per event kind.
@@ -124,8 +139,10 @@ class cluster {
 
   // Each cluster gets a directory of its own, so a repetition starts with
   // new node identities and empty stores, as the first run did.
-  cluster(kind system, const std::filesystem::path& dir)
-      : system_(system), dir_(dir.string() + "-" + std::to_string(next_cluster_number++)) {
+  cluster(kind system, const std::filesystem::path& dir, security protection)
+      : system_(system),
+        protection_(protection),
+        dir_(dir.string() + "-" + std::to_string(next_cluster_number++)) {
     std::filesystem::create_directories(dir_);
     if (system_ == kind::mesh) {
       key_file_ = dir_ / "mesh.key";
@@ -158,6 +175,9 @@ class cluster {
               "--bind-address", "127.0.0.1", "--key-file", key_file_.string(),
               "--p2p-port", std::to_string(p2p), "--rpc-port", "0", "--api-port", "0",
               "--mcp-port", "0", "--metrics-port", "0", "--worker-threads", "1"};
+      if (protection_ == security::plain) {
+        args.push_back("--insecure");
+      }
       if (index > 0) {
         args.push_back("--bootstrap-peers");
         args.push_back("127.0.0.1:" + std::to_string(seed_port_));
@@ -173,6 +193,9 @@ class cluster {
       args = {"agent", "-node=" + m.name, "-bind=127.0.0.1:" + std::to_string(bind),
               "-rpc-addr=127.0.0.1:" + std::to_string(mesh::testing::free_port()),
               "-log-level=info"};
+      if (protection_ == security::encrypted) {
+        args.push_back(std::string("-encrypt=") + serf_encrypt_key);
+      }
       if (index > 0) {
         args.push_back("-join=127.0.0.1:" + std::to_string(seed_port_));
       }
@@ -251,6 +274,7 @@ class cluster {
 
  private:
   kind system_;
+  security protection_;
   std::filesystem::path dir_;
   std::filesystem::path key_file_;
   std::uint16_t seed_port_ = mesh::testing::free_port();
@@ -272,8 +296,8 @@ std::string format_seconds(const std::optional<double>& value) {
 
 std::optional<double> measure_convergence(cluster::kind system, std::size_t n,
                                           const std::filesystem::path& dir,
-                                          std::chrono::seconds timeout) {
-  cluster c(system, dir / (std::string(name_of(system)) + "-converge-" + std::to_string(n)));
+                                          std::chrono::seconds timeout, security protection) {
+  cluster c(system, dir / (std::string(name_of(system)) + "-converge-" + std::to_string(n)), protection);
   c.start(0);
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
     return std::nullopt;
@@ -288,8 +312,8 @@ std::optional<double> measure_convergence(cluster::kind system, std::size_t n,
 
 std::optional<double> measure_detection(cluster::kind system, std::size_t n,
                                         const std::filesystem::path& dir,
-                                        std::chrono::seconds timeout) {
-  cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)));
+                                        std::chrono::seconds timeout, security protection) {
+  cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)), protection);
   c.start(0);
   // `serf agent -join` exits when its seed is not listening yet.
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
@@ -365,8 +389,9 @@ std::optional<double> measure_in_process(std::size_t n, const std::filesystem::p
   return elapsed;
 }
 
-void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesystem::path& dir) {
-  cluster c(cluster::kind::mesh, dir / "libmesh-soak");
+void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesystem::path& dir,
+              security protection) {
+  cluster c(cluster::kind::mesh, dir / "libmesh-soak", protection);
   c.start(0);
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
     std::printf("soak: the seed did not start\n");
@@ -474,6 +499,9 @@ int main(int argc, char** argv) {
   std::size_t soak_size = 50;
   int timeout_seconds = 120;
   int repetitions = 1;
+  security protection = security::encrypted;
+  const std::map<std::string, security> security_names{
+      {"encrypted", security::encrypted}, {"plain", security::plain}, {"mixed", security::mixed}};
   app.add_option("--sizes", sizes_text, "Cluster sizes for the convergence workload");
   app.add_option("--detect-sizes", detect_text, "Cluster sizes for the detection workload");
   app.add_option("--soak-seconds", soak_seconds, "Length of the soak workload; 0 skips it")
@@ -484,6 +512,10 @@ int main(int argc, char** argv) {
   app.add_option("--repetitions", repetitions,
                  "Runs of each comparison, alternating the systems; above 1 the medians are printed too")
       ->check(CLI::Range(1, 20));
+  app.add_option("--security", protection,
+                 "encrypted: CURVE against Serf -encrypt; plain: --insecure against Serf without a key; "
+                 "mixed: CURVE against Serf without a key")
+      ->transform(CLI::CheckedTransformer(security_names, CLI::ignore_case));
   CLI11_PARSE(app, argc, argv);
 
   if (!std::filesystem::exists(mesh::testing::tools_dir() / "serf")) {
@@ -494,10 +526,15 @@ int main(int argc, char** argv) {
   mesh::testing::temp_dir dir("mesh-bench-serf");
   const auto timeout = std::chrono::seconds(timeout_seconds);
 
+  for (const auto& [name, value] : security_names) {
+    if (value == protection) {
+      std::printf("security: %s (in-process rows run without CURVE)\n", name.c_str());
+    }
+  }
   std::printf("%-12s %5s %12s %12s %8s\n", "workload", "N", "libmesh_s", "serf_s", "ratio");
   for (const auto n : parse_sizes(sizes_text)) {
     compare("convergence", "conv-median", n, repetitions,
-            [&](cluster::kind system) { return measure_convergence(system, n, dir.path(), timeout); });
+            [&](cluster::kind system) { return measure_convergence(system, n, dir.path(), timeout, protection); });
   }
   for (const auto n : parse_sizes(sizes_text)) {
     const auto ours = measure_in_process(n, dir.path(), timeout);
@@ -507,10 +544,10 @@ int main(int argc, char** argv) {
   }
   for (const auto n : parse_sizes(detect_text)) {
     compare("detection", "det-median", n, repetitions,
-            [&](cluster::kind system) { return measure_detection(system, n, dir.path(), timeout); });
+            [&](cluster::kind system) { return measure_detection(system, n, dir.path(), timeout, protection); });
   }
   if (soak_seconds > 0) {
-    run_soak(soak_size, std::chrono::seconds(soak_seconds), dir.path());
+    run_soak(soak_size, std::chrono::seconds(soak_seconds), dir.path(), protection);
   }
   return 0;
 }
