@@ -27,9 +27,16 @@
 //
 // Usage: bench_membership_vs_serf [--sizes 10,50,100] [--detect-sizes 10,50]
 //        [--soak-seconds 0] [--soak-size 50] [--timeout 120] [--repetitions 1]
-//        [--security encrypted|plain|mixed]
+//        [--security encrypted|plain|mixed] [--mesh-flag FLAG]...
+//
+// --mesh-flag adds one command-line argument to every libmesh member, for
+// tuning experiments such as --mesh-flag=--gossip-cold-targets=0. Without
+// it both systems run their defaults.
 
 #include <CLI/CLI.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -58,8 +65,14 @@ using clock_type = std::chrono::steady_clock;
 // Nice value of every member process of either system.
 constexpr int member_niceness = 5;
 
-// What protects the members' traffic; see --security in the header.
+// Protection of the members' traffic; see --security in the header.
 enum class security { encrypted, plain, mixed };
+
+// Member settings of a cluster beyond roles and ports.
+struct cluster_options {
+  security protection = security::encrypted;
+  std::vector<std::string> mesh_flags;  // appended to every libmesh member's arguments
+};
 
 // The same 32 bytes as the libmesh mesh key of the clusters, base64 for Serf.
 constexpr const char* serf_encrypt_key = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=";
@@ -132,6 +145,40 @@ struct member_process {
   std::unique_ptr<log_follower> follower;
 };
 
+// Returns true when `port` on 127.0.0.1 can be bound with socket `type`.
+bool can_bind(std::uint16_t port, int type) {
+  const int fd = ::socket(AF_INET, type, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return bound;
+}
+
+// Returns a port for a Serf agent, free for TCP and UDP. A port from
+// bind(0) lies in the ephemeral range, where an outgoing connection of a
+// running member can take it before the agent binds it. The agent then
+// exits and its cluster never converges. The ports below 32768 (the start
+// of Linux's default ephemeral range) are never handed out automatically.
+std::uint16_t serf_port() {
+  constexpr std::uint16_t first = 20000;
+  constexpr std::uint16_t last = 32000;
+  static std::uint16_t next = first + static_cast<std::uint16_t>(::getpid() % 4000);
+  for (int tries = 0; tries < last - first; ++tries) {
+    const std::uint16_t port = next;
+    next = next + 1 < last ? next + 1 : first;
+    if (can_bind(port, SOCK_STREAM) && can_bind(port, SOCK_DGRAM)) {
+      return port;
+    }
+  }
+  throw std::runtime_error("no port between 20000 and 32000 is free for TCP and UDP");
+}
+
 // One cluster of either system, started and observed the same way.
 class cluster {
  public:
@@ -139,10 +186,11 @@ class cluster {
 
   // Each cluster gets a directory of its own, so a repetition starts with
   // new node identities and empty stores, as the first run did.
-  cluster(kind system, const std::filesystem::path& dir, security protection)
+  cluster(kind system, const std::filesystem::path& dir, cluster_options options)
       : system_(system),
-        protection_(protection),
-        dir_(dir.string() + "-" + std::to_string(next_cluster_number++)) {
+        options_(std::move(options)),
+        dir_(dir.string() + "-" + std::to_string(next_cluster_number++)),
+        seed_port_(system == kind::serf ? serf_port() : mesh::testing::free_port()) {
     std::filesystem::create_directories(dir_);
     if (system_ == kind::mesh) {
       key_file_ = dir_ / "mesh.key";
@@ -175,9 +223,10 @@ class cluster {
               "--bind-address", "127.0.0.1", "--key-file", key_file_.string(),
               "--p2p-port", std::to_string(p2p), "--rpc-port", "0", "--api-port", "0",
               "--mcp-port", "0", "--metrics-port", "0", "--worker-threads", "1"};
-      if (protection_ == security::plain) {
+      if (options_.protection == security::plain) {
         args.push_back("--insecure");
       }
+      args.insert(args.end(), options_.mesh_flags.begin(), options_.mesh_flags.end());
       if (index > 0) {
         args.push_back("--bootstrap-peers");
         args.push_back("127.0.0.1:" + std::to_string(seed_port_));
@@ -189,11 +238,11 @@ class cluster {
       joined_target_offset_ = 1;  // a node does not log itself as joined
     } else {
       program = (mesh::testing::tools_dir() / "serf").string();
-      const auto bind = index == 0 ? seed_port_ : mesh::testing::free_port();
+      const auto bind = index == 0 ? seed_port_ : serf_port();
       args = {"agent", "-node=" + m.name, "-bind=127.0.0.1:" + std::to_string(bind),
-              "-rpc-addr=127.0.0.1:" + std::to_string(mesh::testing::free_port()),
+              "-rpc-addr=127.0.0.1:" + std::to_string(serf_port()),
               "-log-level=info"};
-      if (protection_ == security::encrypted) {
+      if (options_.protection == security::encrypted) {
         args.push_back(std::string("-encrypt=") + serf_encrypt_key);
       }
       if (index > 0) {
@@ -233,6 +282,7 @@ class cluster {
       }
       std::this_thread::sleep_for(20ms);
     }
+    report_exited_members();
     return std::nullopt;
   }
 
@@ -260,6 +310,33 @@ class cluster {
     return std::nullopt;
   }
 
+  // Prints to stderr how many members exited early and the last log line of
+  // the first of them. A timeout caused by a member that could not start
+  // then reads differently from a slow cluster.
+  void report_exited_members() {
+    std::size_t exited = 0;
+    std::string first;
+    for (auto& m : members_) {
+      if (m.process->running()) {
+        continue;
+      }
+      if (exited++ == 0) {
+        std::ifstream log(dir_ / (m.name + ".log"));
+        std::string line;
+        while (std::getline(log, line)) {
+          if (!line.empty()) {
+            first = m.name + ": " + line;
+          }
+        }
+      }
+    }
+    if (exited > 0) {
+      std::fprintf(stderr, "%s: %zu of %zu members exited; last log line of %s\n",
+                   system_ == kind::mesh ? "libmesh" : "serf", exited,
+                   members_.size(), first.c_str());
+    }
+  }
+
   // Suspicions and failures logged by all members so far.
   std::pair<std::size_t, std::size_t> false_alarms() {
     std::size_t suspicions = 0;
@@ -274,10 +351,10 @@ class cluster {
 
  private:
   kind system_;
-  security protection_;
+  cluster_options options_;
   std::filesystem::path dir_;
   std::filesystem::path key_file_;
-  std::uint16_t seed_port_ = mesh::testing::free_port();
+  std::uint16_t seed_port_;
   static inline int next_cluster_number = 0;
   std::size_t joined_target_offset_ = 0;
   std::vector<member_process> members_;
@@ -296,8 +373,8 @@ std::string format_seconds(const std::optional<double>& value) {
 
 std::optional<double> measure_convergence(cluster::kind system, std::size_t n,
                                           const std::filesystem::path& dir,
-                                          std::chrono::seconds timeout, security protection) {
-  cluster c(system, dir / (std::string(name_of(system)) + "-converge-" + std::to_string(n)), protection);
+                                          std::chrono::seconds timeout, const cluster_options& options) {
+  cluster c(system, dir / (std::string(name_of(system)) + "-converge-" + std::to_string(n)), options);
   c.start(0);
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
     return std::nullopt;
@@ -312,8 +389,8 @@ std::optional<double> measure_convergence(cluster::kind system, std::size_t n,
 
 std::optional<double> measure_detection(cluster::kind system, std::size_t n,
                                         const std::filesystem::path& dir,
-                                        std::chrono::seconds timeout, security protection) {
-  cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)), protection);
+                                        std::chrono::seconds timeout, const cluster_options& options) {
+  cluster c(system, dir / (std::string(name_of(system)) + "-detect-" + std::to_string(n)), options);
   c.start(0);
   // `serf agent -join` exits when its seed is not listening yet.
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
@@ -390,8 +467,8 @@ std::optional<double> measure_in_process(std::size_t n, const std::filesystem::p
 }
 
 void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesystem::path& dir,
-              security protection) {
-  cluster c(cluster::kind::mesh, dir / "libmesh-soak", protection);
+              const cluster_options& options) {
+  cluster c(cluster::kind::mesh, dir / "libmesh-soak", options);
   c.start(0);
   if (!c.wait_converged(1, clock_type::now(), 30s)) {
     std::printf("soak: the seed did not start\n");
@@ -499,7 +576,7 @@ int main(int argc, char** argv) {
   std::size_t soak_size = 50;
   int timeout_seconds = 120;
   int repetitions = 1;
-  security protection = security::encrypted;
+  cluster_options options;
   const std::map<std::string, security> security_names{
       {"encrypted", security::encrypted}, {"plain", security::plain}, {"mixed", security::mixed}};
   app.add_option("--sizes", sizes_text, "Cluster sizes for the convergence workload");
@@ -512,10 +589,13 @@ int main(int argc, char** argv) {
   app.add_option("--repetitions", repetitions,
                  "Runs of each comparison, alternating the systems; above 1 the medians are printed too")
       ->check(CLI::Range(1, 20));
-  app.add_option("--security", protection,
+  app.add_option("--security", options.protection,
                  "encrypted: CURVE against Serf -encrypt; plain: --insecure against Serf without a key; "
                  "mixed: CURVE against Serf without a key")
       ->transform(CLI::CheckedTransformer(security_names, CLI::ignore_case));
+  app.add_option("--mesh-flag", options.mesh_flags,
+                 "Argument added to every libmesh member, such as --mesh-flag=--gossip-cold-targets=0; repeatable")
+      ->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);
 
   if (!std::filesystem::exists(mesh::testing::tools_dir() / "serf")) {
@@ -527,14 +607,17 @@ int main(int argc, char** argv) {
   const auto timeout = std::chrono::seconds(timeout_seconds);
 
   for (const auto& [name, value] : security_names) {
-    if (value == protection) {
+    if (value == options.protection) {
       std::printf("security: %s (in-process rows run without CURVE)\n", name.c_str());
     }
+  }
+  for (const auto& flag : options.mesh_flags) {
+    std::printf("libmesh member flag: %s\n", flag.c_str());
   }
   std::printf("%-12s %5s %12s %12s %8s\n", "workload", "N", "libmesh_s", "serf_s", "ratio");
   for (const auto n : parse_sizes(sizes_text)) {
     compare("convergence", "conv-median", n, repetitions,
-            [&](cluster::kind system) { return measure_convergence(system, n, dir.path(), timeout, protection); });
+            [&](cluster::kind system) { return measure_convergence(system, n, dir.path(), timeout, options); });
   }
   for (const auto n : parse_sizes(sizes_text)) {
     const auto ours = measure_in_process(n, dir.path(), timeout);
@@ -544,10 +627,10 @@ int main(int argc, char** argv) {
   }
   for (const auto n : parse_sizes(detect_text)) {
     compare("detection", "det-median", n, repetitions,
-            [&](cluster::kind system) { return measure_detection(system, n, dir.path(), timeout, protection); });
+            [&](cluster::kind system) { return measure_detection(system, n, dir.path(), timeout, options); });
   }
   if (soak_seconds > 0) {
-    run_soak(soak_size, std::chrono::seconds(soak_seconds), dir.path(), protection);
+    run_soak(soak_size, std::chrono::seconds(soak_seconds), dir.path(), options);
   }
   return 0;
 }
