@@ -41,6 +41,15 @@ TEST(SwimConfig, RejectsZeroFanout) {
             std::string::npos);
 }
 
+TEST(SwimConfig, ColdTargetsRange) {
+  swim_config config;
+  config.gossip_cold_targets = 0;
+  EXPECT_EQ(rejection(config), "");
+  config.gossip_cold_targets = 65;
+  EXPECT_NE(rejection(config).find("membership.gossip_cold_targets = 65 is invalid; accepted: 0 to 64"),
+            std::string::npos);
+}
+
 TEST(SwimConfig, RejectsZeroSuspicionMultiplier) {
   swim_config config;
   config.suspicion_multiplier = 0;

@@ -227,6 +227,36 @@ TEST(SwimGossip, ColdTargetsAtFanoutPickAnyMembers) {
   EXPECT_EQ(rounds.front().size(), 3U);
 }
 
+TEST(SwimGossip, ZeroColdTargetsOnlyContacted) {
+  auto config = fast_config();
+  config.push_pull_interval = std::chrono::hours(1);
+  config.gossip_cold_targets = 0;
+  auto now = 1000ms;
+  swim machine(config, info_of(0), 1, 7, now);
+  machine.join({}, now);
+  for (std::size_t index = 1; index <= 20; ++index) {
+    machine.receive(address_of(index), alive_gossip_about(index), now);
+  }
+
+  // Probes make the contacts, one member per probe interval. No member
+  // answers, so the news stay queued and every gossip round has some.
+  std::set<std::string> contacted;
+  std::size_t broadcasts = 0;
+  for (int step = 0; step < 400; ++step) {
+    now += 5ms;
+    machine.tick(now);
+    for (const auto& out : machine.take_outbox()) {
+      if (out.message.has_broadcast()) {
+        ++broadcasts;
+        EXPECT_EQ(contacted.count(out.address), 1U) << out.address << " was never contacted";
+      }
+      contacted.insert(out.address);
+    }
+  }
+  EXPECT_GT(broadcasts, 0U);
+  EXPECT_LT(contacted.size(), 20U);
+}
+
 TEST(SwimConvergence, FiveNodes) {
   fake_network net(fast_config(), 5);
   net.join_all_through_first();

@@ -36,7 +36,9 @@ struct swim_config {
   // 1.4 ms CPU for both ends), and in a 100-process join storm random targets
   // made about 5,000 of them within seconds. With 1, the storm converged in
   // about 2 s instead of 3 to 4.7 s. Set it to gossip_fanout for classic
-  // SWIM, where every target is random.
+  // SWIM, where every target is random. 0 gossips to contacted members only,
+  // and probes alone make new contacts. That saves more handshakes where many
+  // nodes share few cores, but spreads news more slowly (docs/membership.md).
   std::uint32_t gossip_cold_targets{1};
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   std::uint32_t retransmit_multiplier{4};
