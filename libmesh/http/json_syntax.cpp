@@ -38,9 +38,13 @@ class syntax_reader {
   [[nodiscard]] char peek() const { return text_[pos_]; }
 
   result<void> error() const {
-    std::string found = at_end() ? "the end of the text" : "'" + std::string(1, text_[pos_]) + "'";
-    if (!at_end() && static_cast<unsigned char>(text_[pos_]) < 0x20) {
+    std::string found;
+    if (at_end()) {
+      found = "the end of the text";
+    } else if (static_cast<unsigned char>(text_[pos_]) < 0x20) {
       found = "control character " + std::to_string(static_cast<int>(text_[pos_]));
+    } else {
+      found = "'" + std::string(1, text_[pos_]) + "'";
     }
     return fail(errc::invalid_argument, "invalid JSON at byte " + std::to_string(pos_) + ": expected " +
                                             std::string(expected_) + ", found " + found);

@@ -239,7 +239,7 @@ TEST(SwimGossip, ZeroColdTargetsOnlyContacted) {
   }
 
   // Probes make the contacts, one member per probe interval. No member
-  // answers, so the news stay queued and every gossip round has some.
+  // acks, so the updates stay queued and every gossip round sends some.
   std::set<std::string> contacted;
   std::size_t broadcasts = 0;
   for (int step = 0; step < 400; ++step) {
