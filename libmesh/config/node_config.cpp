@@ -198,6 +198,9 @@ std::vector<key_spec> make_key_specs() {
   specs.push_back({section, "gossip_cold_targets",
                    "Gossip targets per round not contacted in the last minute",
                    assign_count(&swim::gossip_cold_targets)});
+  specs.push_back({section, "gossip_news_interval_ms",
+                   "Shortest gap between gossip rounds while unsent updates wait, in milliseconds",
+                   assign_ms(&swim::gossip_news_interval)});
   specs.push_back({section, "retransmit_multiplier", "Update retransmissions per log10(N + 1)",
                    assign_count(&swim::retransmit_multiplier)});
   specs.push_back({section, "push_pull_interval_ms", "Full state push-pull interval in milliseconds",
@@ -663,6 +666,7 @@ std::string to_yaml(const node_config& config) {
   out << YAML::Key << "gossip_interval_ms" << YAML::Value << m.gossip_interval.count();
   out << YAML::Key << "gossip_fanout" << YAML::Value << m.gossip_fanout;
   out << YAML::Key << "gossip_cold_targets" << YAML::Value << m.gossip_cold_targets;
+  out << YAML::Key << "gossip_news_interval_ms" << YAML::Value << m.gossip_news_interval.count();
   out << YAML::Key << "retransmit_multiplier" << YAML::Value << m.retransmit_multiplier;
   out << YAML::Key << "push_pull_interval_ms" << YAML::Value << m.push_pull_interval.count();
   out << YAML::Key << "push_pull_scale_threshold" << YAML::Value << m.push_pull_scale_threshold;

@@ -203,7 +203,8 @@ class swim::impl {
   void reset_probe_order();
 
   // Dissemination.
-  void gossip_round(timestamp now);
+  // Sends queued updates to gossip_fanout members, at most `cold_limit` of them cold.
+  void gossip_round(timestamp now, std::size_t cold_limit);
   void push_pull_round(timestamp now);
   void reap(timestamp now);
   void expire_relays(timestamp now);
@@ -269,6 +270,9 @@ class swim::impl {
 
   timestamp next_probe_at_{0};
   timestamp next_gossip_at_{0};
+  timestamp last_gossip_at_{0};
+  // An update was queued that no gossip round has sent yet.
+  bool news_waiting_ = false;
   timestamp next_push_pull_at_{0};
   int follow_up_push_pulls_ = 0;
   // Until this time every message carries this node's own alive update.
@@ -453,7 +457,9 @@ void swim::impl::handle_push_pull(const std::string& from_address,
 
     // Spread the news of a new member at once instead of at the next round.
     if (push_pull.join()) {
-      gossip_round(now);
+      last_gossip_at_ = now;
+      news_waiting_ = false;
+      gossip_round(now, config_.gossip_cold_targets);
     }
     return;
   }
@@ -462,7 +468,7 @@ void swim::impl::handle_push_pull(const std::string& from_address,
     joined_ = true;
     announce_self_ = true;
     announce_self_until_ = now + self_announce_push_pull_periods * push_pull_period();
-    gossip_round(now);
+    gossip_round(now, config_.gossip_cold_targets);
 
     // Members that joined at about the same time through other seeds may
     // have been gossiped before anyone knew this node. One early push-pull
@@ -801,12 +807,12 @@ void swim::impl::reset_probe_order() {
 
 // --- dissemination ----------------------------------------------------------
 
-void swim::impl::gossip_round(timestamp now) {
+void swim::impl::gossip_round(timestamp now, std::size_t cold_limit) {
   if (gossip_.empty()) {
     return;
   }
   const auto self = self_position();
-  const auto targets = random_members_warm(config_.gossip_fanout, config_.gossip_cold_targets, now, [&](std::uint32_t position) {
+  const auto targets = random_members_warm(config_.gossip_fanout, cold_limit, now, [&](std::uint32_t position) {
     if (position == self) {
       return false;
     }
@@ -932,6 +938,7 @@ void swim::impl::queue_update(std::uint32_t position, const std::string& reporte
   item.state = entry.state();
   item.second_round = item.state == member_state::alive;
   gossip_.push(std::move(item));
+  news_waiting_ = true;
 }
 
 info_ref swim::impl::reporter_ref(const std::string& node_id) const {
@@ -1097,7 +1104,15 @@ void swim::impl::tick(timestamp now) {
   }
   if (now >= next_gossip_at_) {
     next_gossip_at_ = now + config_.gossip_interval;
-    gossip_round(now);
+    last_gossip_at_ = now;
+    news_waiting_ = false;
+    gossip_round(now, config_.gossip_cold_targets);
+  } else if (news_waiting_ && now >= last_gossip_at_ + config_.gossip_news_interval) {
+    // A news round between the regular ones goes to contacted members only,
+    // so that it costs no handshake.
+    last_gossip_at_ = now;
+    news_waiting_ = false;
+    gossip_round(now, 0);
   }
   if (left_) {
     return;
@@ -1117,6 +1132,9 @@ timestamp swim::impl::next_wakeup() const {
   timestamp wakeup = never;
   if (!gossip_.empty()) {
     wakeup = next_gossip_at_;
+    if (news_waiting_) {
+      wakeup = std::min(wakeup, last_gossip_at_ + config_.gossip_news_interval);
+    }
   }
   if (left_) {
     return wakeup;

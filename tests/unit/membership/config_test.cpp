@@ -50,6 +50,15 @@ TEST(SwimConfig, ColdTargetsRange) {
             std::string::npos);
 }
 
+TEST(SwimConfig, NewsIntervalRange) {
+  swim_config config;
+  config.gossip_news_interval = 1ms;
+  EXPECT_EQ(rejection(config), "");
+  config.gossip_news_interval = 0ms;
+  EXPECT_NE(rejection(config).find("membership.gossip_news_interval = 0 is invalid; accepted: 1 ms to 60000 ms"),
+            std::string::npos);
+}
+
 TEST(SwimConfig, RejectsZeroSuspicionMultiplier) {
   swim_config config;
   config.suspicion_multiplier = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "fake_network.hpp"
@@ -255,6 +256,51 @@ TEST(SwimGossip, ZeroColdTargetsOnlyContacted) {
   }
   EXPECT_GT(broadcasts, 0U);
   EXPECT_LT(contacted.size(), 20U);
+}
+
+// Milliseconds from `injected` until the first gossip round that carries an
+// update about member 6, which a neighbour reports at `injected`. Rounds
+// carrying the earlier news of members 1 to 5 run every gossip_interval, and
+// their targets become the contacts that a news round sends to.
+std::optional<std::int64_t> news_delay(std::chrono::milliseconds news_interval) {
+  auto config = fast_config();
+  config.gossip_cold_targets = config.gossip_fanout;
+  config.probe_interval = 10s;  // no probe fails and makes news of its own
+  config.push_pull_interval = std::chrono::hours(1);
+  config.gossip_interval = 50ms;
+  config.gossip_news_interval = news_interval;
+  const auto started = 1000ms;
+  const auto injected = started + 120ms;
+  auto now = started;
+  swim machine(config, info_of(0), 1, 7, now);
+  machine.join({}, now);
+  for (std::size_t index = 1; index <= 5; ++index) {
+    machine.receive(address_of(index), alive_gossip_about(index), now);
+  }
+  for (; now < started + 300ms; now += 1ms) {
+    if (now == injected) {
+      machine.receive(address_of(1), alive_gossip_about(6), now);
+    }
+    machine.tick(now);
+    for (const auto& out : machine.take_outbox()) {
+      if (now >= injected && out.message.has_broadcast() && mentions(out.message, node_id_of(6))) {
+        return (now - injected).count();
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(SwimGossip, NewsRoundComesEarly) {
+  // The round before the news ran at about 100 ms, so the news waits for
+  // the 150 ms round with the full interval, and goes out at once with a
+  // news interval of 10 ms.
+  const auto fast = news_delay(10ms);
+  const auto slow = news_delay(50ms);
+  ASSERT_TRUE(fast.has_value());
+  ASSERT_TRUE(slow.has_value());
+  EXPECT_LE(*fast, 2);
+  EXPECT_GE(*slow, 20);
 }
 
 TEST(SwimConvergence, FiveNodes) {

@@ -40,6 +40,15 @@ struct swim_config {
   // and probes alone make new contacts. That saves more handshakes where many
   // nodes share few cores, but spreads news more slowly (docs/membership.md).
   std::uint32_t gossip_cold_targets{1};
+  // Shortest gap between gossip rounds while updates that were never sent
+  // wait in the queue. News then travels one hop per this gap instead of one
+  // per gossip_interval. Such a news round goes to contacted members only,
+  // so it costs no handshake. Without news the rounds keep gossip_interval,
+  // and gossip_interval or more turns news rounds off. In the simulator,
+  // 1,000 nodes joining at 100 per second were complete 1.5 to 3.0 s after
+  // the last join, against 4.5 to 4.8 s without, for 13 to 27 % more
+  // messages (docs/membership.md, "News rounds").
+  std::chrono::milliseconds gossip_news_interval{100};
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   std::uint32_t retransmit_multiplier{4};
   // Full state exchange with one random member per interval, at or below
