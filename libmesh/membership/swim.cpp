@@ -271,7 +271,7 @@ class swim::impl {
   timestamp next_probe_at_{0};
   timestamp next_gossip_at_{0};
   timestamp last_gossip_at_{0};
-  // An update was queued that no gossip round has sent yet.
+  // An update was queued since the last gossip round, so a news round is due.
   bool news_waiting_ = false;
   timestamp next_push_pull_at_{0};
   int follow_up_push_pulls_ = 0;
