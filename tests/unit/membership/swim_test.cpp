@@ -303,6 +303,40 @@ TEST(SwimGossip, NewsRoundComesEarly) {
   EXPECT_GE(*slow, 20);
 }
 
+// A news round opens no connection: it goes only to members that this node
+// sent to before, here the members that its probes reached. The first
+// regular round lies minutes ahead, outside the 300 ms this test runs.
+TEST(SwimGossip, NewsRoundSkipsColdMembers) {
+  auto config = fast_config();
+  config.gossip_cold_targets = config.gossip_fanout;
+  config.gossip_interval = std::chrono::minutes(10);
+  config.gossip_news_interval = 10ms;
+  config.probe_interval = 30ms;
+  config.probe_timeout = 10ms;
+  config.push_pull_interval = std::chrono::hours(1);
+  auto now = 1000ms;
+  swim machine(config, info_of(0), 1, 7, now);
+  machine.join({}, now);
+  for (std::size_t index = 1; index <= 20; ++index) {
+    machine.receive(address_of(index), alive_gossip_about(index), now);
+  }
+
+  std::set<std::string> sent_before;
+  std::size_t broadcasts = 0;
+  for (int step = 0; step < 300; ++step) {
+    now += 1ms;
+    machine.tick(now);
+    for (const auto& out : machine.take_outbox()) {
+      if (out.message.has_broadcast()) {
+        ++broadcasts;
+        EXPECT_EQ(sent_before.count(out.address), 1U) << out.address << " was cold";
+      }
+      sent_before.insert(out.address);
+    }
+  }
+  EXPECT_GT(broadcasts, 0U);
+}
+
 TEST(SwimConvergence, FiveNodes) {
   fake_network net(fast_config(), 5);
   net.join_all_through_first();
