@@ -305,7 +305,8 @@ TEST(SwimGossip, NewsRoundComesEarly) {
 
 // A news round opens no connection: it goes only to members that this node
 // sent to before, here the members that its probes reached. The first
-// regular round lies minutes ahead, outside the 300 ms this test runs.
+// regular round comes at a random phase of the 10-minute gossip interval,
+// after the 300 ms this test runs but for a 0.05 % chance.
 TEST(SwimGossip, NewsRoundSkipsColdMembers) {
   auto config = fast_config();
   config.gossip_cold_targets = config.gossip_fanout;
