@@ -457,8 +457,6 @@ void swim::impl::handle_push_pull(const std::string& from_address,
 
     // Spread the news of a new member at once instead of at the next round.
     if (push_pull.join()) {
-      last_gossip_at_ = now;
-      news_waiting_ = false;
       gossip_round(now, config_.gossip_cold_targets);
     }
     return;
@@ -808,6 +806,8 @@ void swim::impl::reset_probe_order() {
 // --- dissemination ----------------------------------------------------------
 
 void swim::impl::gossip_round(timestamp now, std::size_t cold_limit) {
+  last_gossip_at_ = now;
+  news_waiting_ = false;
   if (gossip_.empty()) {
     return;
   }
@@ -1104,14 +1104,10 @@ void swim::impl::tick(timestamp now) {
   }
   if (now >= next_gossip_at_) {
     next_gossip_at_ = now + config_.gossip_interval;
-    last_gossip_at_ = now;
-    news_waiting_ = false;
     gossip_round(now, config_.gossip_cold_targets);
   } else if (news_waiting_ && now >= last_gossip_at_ + config_.gossip_news_interval) {
     // A news round between the regular ones goes to contacted members only,
     // so that it costs no handshake.
-    last_gossip_at_ = now;
-    news_waiting_ = false;
     gossip_round(now, 0);
   }
   if (left_) {
