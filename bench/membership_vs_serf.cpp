@@ -15,6 +15,9 @@
 // and a node counts as converged when its log names every member as joined.
 // Members of both run at nice 5, so that the observer in this process is
 // not starved by a hundred busy members and reads each line when it is written.
+// The cpu columns add up the user and system CPU seconds of a cluster's
+// member processes, from their start until the cluster is stopped right
+// after the measurement. On two cores a storm's time depends on them.
 // Serf runs with its default LAN profile (probe interval 1 s, gossip interval
 // 200 ms, suspicion multiplier 4). Results go to docs/benchmarks.md.
 //
@@ -35,6 +38,7 @@
 
 #include <CLI/CLI.hpp>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -511,13 +515,38 @@ void run_soak(std::size_t n, std::chrono::seconds duration, const std::filesyste
 struct paired_runs {
   std::vector<std::optional<double>> ours;
   std::vector<std::optional<double>> theirs;
+  std::vector<double> ours_cpu;
+  std::vector<double> theirs_cpu;
 };
 
+// Returns the CPU seconds, user and system, of every child process that has
+// exited and been waited for so far.
+double children_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Runs one measurement and appends to `cpu` the CPU seconds its member
+// processes used, from their start until the cluster was stopped.
+template <class Measure>
+std::optional<double> measure_with_cpu(Measure& measure, cluster::kind system,
+                                       std::vector<double>& cpu) {
+  const auto before = children_cpu_seconds();
+  auto seconds = measure(system);
+  cpu.push_back(children_cpu_seconds() - before);
+  return seconds;
+}
+
 void print_row(const char* workload, std::size_t n, const std::optional<double>& ours,
-               const std::optional<double>& theirs) {
+               const std::optional<double>& theirs, double ours_cpu, double theirs_cpu) {
   const auto ratio = ours && theirs ? format_seconds(*ours / *theirs) : "n/a";
-  std::printf("%-12s %5zu %12s %12s %8s\n", workload, n, format_seconds(ours).c_str(),
-              format_seconds(theirs).c_str(), ratio.c_str());
+  std::printf("%-12s %5zu %12s %12s %8s %11.2f %10.2f\n", workload, n,
+              format_seconds(ours).c_str(), format_seconds(theirs).c_str(), ratio.c_str(),
+              ours_cpu, theirs_cpu);
   std::fflush(stdout);
 }
 
@@ -538,6 +567,10 @@ std::optional<double> median_of(std::vector<std::optional<double>> runs) {
   return done.size() % 2 == 1 ? done[middle] : (done[middle - 1] + done[middle]) / 2;
 }
 
+std::vector<std::optional<double>> as_optional(const std::vector<double>& values) {
+  return {values.begin(), values.end()};
+}
+
 // Runs `measure` for both systems `repetitions` times, alternating, prints
 // each pair and, for more than one repetition, the medians.
 template <class Measure>
@@ -545,12 +578,14 @@ void compare(const char* workload, const char* median_label, std::size_t n, int 
              Measure measure) {
   paired_runs runs;
   for (int i = 0; i < repetitions; ++i) {
-    runs.ours.push_back(measure(cluster::kind::mesh));
-    runs.theirs.push_back(measure(cluster::kind::serf));
-    print_row(workload, n, runs.ours.back(), runs.theirs.back());
+    runs.ours.push_back(measure_with_cpu(measure, cluster::kind::mesh, runs.ours_cpu));
+    runs.theirs.push_back(measure_with_cpu(measure, cluster::kind::serf, runs.theirs_cpu));
+    print_row(workload, n, runs.ours.back(), runs.theirs.back(), runs.ours_cpu.back(),
+              runs.theirs_cpu.back());
   }
   if (repetitions > 1) {
-    print_row(median_label, n, median_of(runs.ours), median_of(runs.theirs));
+    print_row(median_label, n, median_of(runs.ours), median_of(runs.theirs),
+              *median_of(as_optional(runs.ours_cpu)), *median_of(as_optional(runs.theirs_cpu)));
   }
 }
 
@@ -614,7 +649,8 @@ int main(int argc, char** argv) {
   for (const auto& flag : options.mesh_flags) {
     std::printf("libmesh member flag: %s\n", flag.c_str());
   }
-  std::printf("%-12s %5s %12s %12s %8s\n", "workload", "N", "libmesh_s", "serf_s", "ratio");
+  std::printf("%-12s %5s %12s %12s %8s %11s %10s\n", "workload", "N", "libmesh_s", "serf_s",
+              "ratio", "libmesh_cpu", "serf_cpu");
   for (const auto n : parse_sizes(sizes_text)) {
     compare("convergence", "conv-median", n, repetitions,
             [&](cluster::kind system) { return measure_convergence(system, n, dir.path(), timeout, options); });

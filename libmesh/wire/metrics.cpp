@@ -73,6 +73,11 @@ wire_metrics::wire_metrics(prometheus::Registry& registry)
                           .Name("mesh_wire_dropped_messages_total")
                           .Help("Inbound or outbound messages dropped, and failed handshakes, by reason")
                           .Register(registry)),
+      handshakes_(prometheus::BuildCounter()
+                      .Name("mesh_wire_handshakes_total")
+                      .Help("Inbound CURVE handshakes whose client key passed the mesh key check")
+                      .Register(registry)
+                      .Add({})),
       peers_(prometheus::BuildGauge()
                  .Name("mesh_wire_peers")
                  .Help("Open outbound connections (one ZeroMQ DEALER per peer address)")

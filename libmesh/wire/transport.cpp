@@ -1224,7 +1224,9 @@ bool transport::impl::answer_zap() {
     zap_->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
 
-  if (!admitted) {
+  if (admitted) {
+    metrics_.handshakes().Increment();
+  } else {
     metrics_.record_dropped(drop_reason::auth_failed);
     log_drop(drop_reason::auth_failed, "ZAP rejected mechanism " + mechanism, text(3));
   }

@@ -289,6 +289,7 @@ TEST_F(Transport, RoundTripCurve) {
   ASSERT_TRUE(b->received->wait_for(1));
   EXPECT_EQ(b->received->at(0).body(), "secret ping");
   EXPECT_EQ(b->dropped(drop_reason::auth_failed), 0);
+  EXPECT_EQ(b->metrics->handshakes().Value(), 1);
 }
 
 // Peers that connect to one CURVE node at the same moment, as in a join
@@ -414,8 +415,10 @@ TEST_F(Transport, OtherMeshKeyNeverDelivered) {
   ASSERT_TRUE(intruder->wire->send(server->wire->advertise_address(), membership, "let me in").has_value());
 
   EXPECT_TRUE(eventually([&] { return server->dropped(drop_reason::auth_failed) >= 1; }));
+  EXPECT_EQ(server->metrics->handshakes().Value(), 0);
   ASSERT_TRUE(member->wire->send(server->wire->advertise_address(), membership, "member").has_value());
   ASSERT_TRUE(server->received->wait_for(1));
+  EXPECT_EQ(server->metrics->handshakes().Value(), 1);
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(server->received->size(), 1U);
   EXPECT_EQ(server->received->at(0).body(), "member");
@@ -980,8 +983,8 @@ TEST(WireMetrics, FamiliesHaveNamesAndHelp) {
 
   for (const std::string name :
        {"mesh_wire_sent_bytes_total", "mesh_wire_received_bytes_total", "mesh_wire_sent_messages_total",
-        "mesh_wire_received_messages_total", "mesh_wire_dropped_messages_total", "mesh_wire_peers",
-        "mesh_wire_queue_depth"}) {
+        "mesh_wire_received_messages_total", "mesh_wire_dropped_messages_total",
+        "mesh_wire_handshakes_total", "mesh_wire_peers", "mesh_wire_queue_depth"}) {
     ASSERT_TRUE(help.count(name) == 1) << name;
     EXPECT_FALSE(help[name].empty()) << name;
   }

@@ -55,6 +55,9 @@ class wire_metrics {
   [[nodiscard]] prometheus::Counter& sent_messages(mesh::v1::MessageKind kind);
   [[nodiscard]] prometheus::Counter& received_messages(mesh::v1::MessageKind kind);
 
+  // mesh_wire_handshakes_total: inbound CURVE handshakes whose client key
+  // passed the mesh key check. Failed checks count as drops (auth_failed).
+  [[nodiscard]] prometheus::Counter& handshakes() { return handshakes_; }
   // mesh_wire_peers: open outbound (DEALER) sockets.
   [[nodiscard]] prometheus::Gauge& peers() { return peers_; }
   // mesh_wire_queue_depth: outbound messages accepted by send() and not yet
@@ -83,6 +86,7 @@ class wire_metrics {
   prometheus::Family<prometheus::Counter>& dropped_family_;
   std::array<kind_counters, kind_slots + 1> kinds_{};  // last slot: "unknown"
   std::array<prometheus::Counter*, drop_reason_count> dropped_{};
+  prometheus::Counter& handshakes_;
   prometheus::Gauge& peers_;
   prometheus::Gauge& queue_depth_;
 };
