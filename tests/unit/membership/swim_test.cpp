@@ -343,6 +343,52 @@ TEST(SwimGossip, NewsRoundSkipsColdMembers) {
   EXPECT_TRUE(census.cold_targets.empty()) << *census.cold_targets.begin() << " was cold";
 }
 
+// Right after its join the joiner announces itself twice: in a first round,
+// and in a news round soon after. The regular rounds of 10 minutes
+// start at a random phase, after the 50 ms of this test but for a 0.01 %
+// chance.
+TEST(SwimGossip, JoinerAnnouncesTwice) {
+  auto config = fast_config();
+  config.gossip_interval = std::chrono::minutes(10);
+  config.gossip_news_interval = 10ms;
+  config.probe_interval = 10s;
+  config.push_pull_interval = std::chrono::hours(1);
+  auto now = 1000ms;
+  swim seed(config, info_of(0), 1, 7, now);
+  seed.join({}, now);
+  for (std::size_t index = 2; index <= 6; ++index) {
+    seed.receive(address_of(index), alive_gossip_about(index), now);
+  }
+  (void)seed.take_outbox();
+
+  swim joiner(config, info_of(1), 1, 8, now);
+  joiner.join({address_of(0)}, now);
+  for (const auto& out : joiner.take_outbox()) {
+    seed.receive(address_of(1), out.message, now);
+  }
+  for (const auto& out : seed.take_outbox()) {
+    if (out.address == address_of(1)) {
+      joiner.receive(address_of(0), out.message, now);
+    }
+  }
+  ASSERT_TRUE(joiner.joined());
+
+  // The first round went out while the joiner handled the reply.
+  const auto announces = [](const std::vector<outbound>& outbox) {
+    return std::any_of(outbox.begin(), outbox.end(), [](const auto& out) {
+      return out.message.has_broadcast() && mentions(out.message, node_id_of(1));
+    });
+  };
+  ASSERT_TRUE(announces(joiner.take_outbox()));
+  std::size_t news_rounds = 0;
+  for (const auto end = now + 50ms; now < end;) {
+    now += 1ms;
+    joiner.tick(now);
+    news_rounds += announces(joiner.take_outbox()) ? 1 : 0;
+  }
+  EXPECT_EQ(news_rounds, 1U);
+}
+
 TEST(SwimConvergence, FiveNodes) {
   fake_network net(fast_config(), 5);
   net.join_all_through_first();
