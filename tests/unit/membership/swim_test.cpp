@@ -125,6 +125,18 @@ bool mentions(const v1::MembershipMessage& message, const std::string& node_id) 
          std::any_of(message.push_pull().members().begin(), message.push_pull().members().end(), about);
 }
 
+// Returns node 0, joined alone, after neighbours reported members `first`
+// to `last` alive.
+swim node_zero_knowing(const swim_config& config, std::size_t first, std::size_t last,
+                       std::chrono::milliseconds now) {
+  swim machine(config, info_of(0), 1, 7, now);
+  machine.join({}, now);
+  for (std::size_t index = first; index <= last; ++index) {
+    machine.receive(address_of(index), alive_gossip_about(index), now);
+  }
+  return machine;
+}
+
 TEST(SwimJoin, NewMemberAnnouncesItself) {
   fake_network net(fast_config(), 3);
   net.join(0, {});
@@ -184,11 +196,7 @@ std::vector<std::set<std::string>> gossip_targets_per_round(std::uint32_t cold_t
   config.push_pull_interval = std::chrono::hours(1);
   config.gossip_cold_targets = cold_targets;
   auto now = 1000ms;
-  swim machine(config, info_of(0), 1, 7, now);
-  machine.join({}, now);
-  for (std::size_t index = 1; index <= 20; ++index) {
-    machine.receive(address_of(index), alive_gossip_about(index), now);
-  }
+  auto machine = node_zero_knowing(config, 1, 20, now);
   (void)machine.take_outbox();
 
   std::vector<std::set<std::string>> per_round;
@@ -260,11 +268,7 @@ TEST(SwimGossip, ZeroColdTargetsOnlyContacted) {
   config.push_pull_interval = std::chrono::hours(1);
   config.gossip_cold_targets = 0;
   auto now = 1000ms;
-  swim machine(config, info_of(0), 1, 7, now);
-  machine.join({}, now);
-  for (std::size_t index = 1; index <= 20; ++index) {
-    machine.receive(address_of(index), alive_gossip_about(index), now);
-  }
+  auto machine = node_zero_knowing(config, 1, 20, now);
 
   // Probes make the contacts, one member per probe interval. No member
   // acks, so the updates stay queued and every gossip round sends some.
@@ -288,11 +292,7 @@ std::optional<std::int64_t> news_delay(std::chrono::milliseconds news_interval) 
   const auto started = 1000ms;
   const auto injected = started + 120ms;
   auto now = started;
-  swim machine(config, info_of(0), 1, 7, now);
-  machine.join({}, now);
-  for (std::size_t index = 1; index <= 5; ++index) {
-    machine.receive(address_of(index), alive_gossip_about(index), now);
-  }
+  auto machine = node_zero_knowing(config, 1, 5, now);
   for (; now < started + 300ms; now += 1ms) {
     if (now == injected) {
       machine.receive(address_of(1), alive_gossip_about(6), now);
@@ -332,11 +332,7 @@ TEST(SwimGossip, NewsRoundSkipsColdMembers) {
   config.probe_timeout = 10ms;
   config.push_pull_interval = std::chrono::hours(1);
   auto now = 1000ms;
-  swim machine(config, info_of(0), 1, 7, now);
-  machine.join({}, now);
-  for (std::size_t index = 1; index <= 20; ++index) {
-    machine.receive(address_of(index), alive_gossip_about(index), now);
-  }
+  auto machine = node_zero_knowing(config, 1, 20, now);
 
   const auto census = run_and_count_broadcasts(machine, now, 300, 1ms);
   EXPECT_GT(census.broadcasts, 0U);
@@ -354,11 +350,7 @@ TEST(SwimGossip, JoinerAnnouncesTwice) {
   config.probe_interval = 10s;
   config.push_pull_interval = std::chrono::hours(1);
   auto now = 1000ms;
-  swim seed(config, info_of(0), 1, 7, now);
-  seed.join({}, now);
-  for (std::size_t index = 2; index <= 6; ++index) {
-    seed.receive(address_of(index), alive_gossip_about(index), now);
-  }
+  auto seed = node_zero_knowing(config, 2, 6, now);
   (void)seed.take_outbox();
 
   swim joiner(config, info_of(1), 1, 8, now);
