@@ -186,10 +186,19 @@ TEST_F(agent_test, train_refused_over_memory_limit) {
 TEST_F(agent_test, second_train_refused_while_busy) {
   auto agent = mesh::actors::spawn_neural_agent(system_, xor_spec(4), plenty);
   ASSERT_TRUE(agent.has_value());
-  const auto data = xor_data();
-  // A run long enough to span many slices.
+  // Two samples with the same input and opposite outputs: no network fits
+  // them, so the first run cannot reach its desired error of 0 and end
+  // early. It runs all its epochs, far longer than the second request
+  // takes to arrive.
+  neural::matrix inputs(2, 2);
+  neural::matrix outputs(1, 2);
+  inputs << -1, -1, 1, 1;
+  outputs << -1, 1;
+  auto conflicting = neural::dataset::create(inputs, outputs);
+  ASSERT_TRUE(conflicting.has_value());
+  const auto data = std::make_shared<const neural::dataset>(std::move(*conflicting));
   auto first = self_->request(*agent, 60s, mesh::actors::neural_train_atom::value,
-                              agent_train_request{data, {}, 200000, 0.0});
+                              agent_train_request{data, {}, 500000, 0.0});
   const auto second = train(*agent, agent_train_request{data, {}, 1, 0.0});
   EXPECT_FALSE(second.ok);
   EXPECT_EQ(second.refusal, "busy");
@@ -197,8 +206,9 @@ TEST_F(agent_test, second_train_refused_while_busy) {
   // Inference is answered between slices of the running training.
   const auto answer = infer(*agent, data->inputs());
   EXPECT_TRUE(answer.ok) << answer.error;
+  first.receive([](const agent_train_reply& reply) { EXPECT_EQ(reply.epochs, 500000U); },
+                [this](const caf::error& err) { ADD_FAILURE() << system_.render(err); });
   self_->send_exit(*agent, caf::exit_reason::user_shutdown);
-  first.receive([](const agent_train_reply&) {}, [](const caf::error&) {});
 }
 
 TEST_F(agent_test, rejects_shape_mismatch) {
