@@ -197,8 +197,8 @@ TEST_F(agent_test, second_train_refused_while_busy) {
   auto conflicting = neural::dataset::create(inputs, outputs);
   ASSERT_TRUE(conflicting.has_value());
   const auto data = std::make_shared<const neural::dataset>(std::move(*conflicting));
-  // Nobody awaits the first run's reply: it would take over a minute in a
-  // sanitizer build, and the run ends with the agent.
+  // The test does not wait for the first run's reply: the run would take
+  // over a minute in a sanitizer build, and it ends with the agent.
   caf::anon_send(*agent, mesh::actors::neural_train_atom::value,
                  agent_train_request{data, {}, 500000, 0.0});
   const auto second = train(*agent, agent_train_request{data, {}, 1, 0.0});
