@@ -15,9 +15,8 @@
 // and a node counts as converged when its log names every member as joined.
 // Members of both run at nice 5, so that the observer in this process is
 // not starved by a hundred busy members and reads each line when it is written.
-// The cpu columns add up the user and system CPU seconds of a cluster's
-// member processes, from their start until the cluster is stopped right
-// after the measurement. On two cores a storm's time depends on them.
+// The cpu columns sum the user and system CPU seconds of a cluster's members
+// from their start until the cluster stops right after the measurement.
 // Serf runs with its default LAN profile (probe interval 1 s, gossip interval
 // 200 ms, suspicion multiplier 4). Results go to docs/benchmarks.md.
 //

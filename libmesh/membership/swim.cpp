@@ -206,7 +206,7 @@ class swim::impl {
   // Sends queued updates to gossip_fanout members, at most `cold_limit` of
   // them cold, and counts as a round for the pacing of news rounds.
   void gossip_round(timestamp now, std::size_t cold_limit);
-  // Sends like gossip_round but leaves the pacing of news rounds alone.
+  // Sends queued updates like gossip_round without counting as a round.
   void send_gossip(timestamp now, std::size_t cold_limit);
   void push_pull_round(timestamp now);
   void reap(timestamp now);
@@ -469,11 +469,8 @@ void swim::impl::handle_push_pull(const std::string& from_address,
     joined_ = true;
     announce_self_ = true;
     announce_self_until_ = now + self_announce_push_pull_periods * push_pull_period();
-    // The news rounds keep their pace, so a news round repeats the
-    // announcement at the next tick to the members this one reached. In the
-    // simulator, 1,000 nodes joining at 100 per second were complete 1.5 to
-    // 3.0 s after the last join this way, and 2.4 to 5.4 s when this send
-    // counted as a round.
+    // Not a round for the news pacing, so a news round repeats the announcement
+    // at the next tick; docs/membership.md ("News rounds") has the speed-up.
     send_gossip(now, config_.gossip_cold_targets);
 
     // Members that joined at about the same time through other seeds may

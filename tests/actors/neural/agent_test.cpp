@@ -186,10 +186,8 @@ TEST_F(agent_test, train_refused_over_memory_limit) {
 TEST_F(agent_test, second_train_refused_while_busy) {
   auto agent = mesh::actors::spawn_neural_agent(system_, xor_spec(4), plenty);
   ASSERT_TRUE(agent.has_value());
-  // Two samples with the same input and opposite outputs: no network fits
-  // them, so the first run cannot reach its desired error of 0 and end
-  // early. Its epochs take 0.16 s in a Release build, far longer than the
-  // second request takes to arrive.
+  // No network fits one input with two opposite outputs, so the first run
+  // cannot end early. Its epochs take about 0.16 s in a Release build.
   neural::matrix inputs(2, 2);
   neural::matrix outputs(1, 2);
   inputs << -1, -1, 1, 1;
@@ -197,8 +195,8 @@ TEST_F(agent_test, second_train_refused_while_busy) {
   auto conflicting = neural::dataset::create(inputs, outputs);
   ASSERT_TRUE(conflicting.has_value());
   const auto data = std::make_shared<const neural::dataset>(std::move(*conflicting));
-  // The test does not wait for the first run's reply: the run would take
-  // over a minute in a sanitizer build, and it ends with the agent.
+  // The first run's reply is not awaited because the run takes over a minute
+  // under the sanitizers. It ends with the agent.
   caf::anon_send(*agent, mesh::actors::neural_train_atom::value,
                  agent_train_request{data, {}, 500000, 0.0});
   const auto second = train(*agent, agent_train_request{data, {}, 1, 0.0});

@@ -339,10 +339,8 @@ TEST(SwimGossip, NewsRoundSkipsColdMembers) {
   EXPECT_TRUE(census.cold_targets.empty()) << *census.cold_targets.begin() << " was cold";
 }
 
-// Right after its join the joiner announces itself twice: in a first round,
-// and in a news round soon after. The regular rounds of 10 minutes
-// start at a random phase, after the 50 ms of this test but for a 0.01 %
-// chance.
+// A joiner announces itself in a first round and again in a news round. The
+// 10-minute regular rounds fall inside the test's 50 ms with 0.01 % chance.
 TEST(SwimGossip, JoinerAnnouncesTwice) {
   auto config = fast_config();
   config.gossip_interval = std::chrono::minutes(10);
