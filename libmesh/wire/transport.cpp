@@ -21,11 +21,14 @@
 #include <zmq.hpp>
 
 #include "mesh/telemetry/logging.hpp"
+#include "wire/envelope_codec.hpp"
+#include "wire/peer_address.hpp"
 
 namespace mesh::wire {
 
 namespace {
 
+using namespace detail;
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -57,10 +60,6 @@ constexpr int dealer_send_hwm = 1000;
 constexpr int dealer_receive_hwm = 1000;
 constexpr int router_receive_hwm = 1000;
 constexpr int router_send_hwm = 1000;
-
-// First byte of a batch frame. A serialized Envelope never starts with it,
-// because a protobuf tag byte of 0 would name field number 0, which is invalid.
-constexpr unsigned char batch_marker = 0x00;
 
 struct queued_message {
   std::string address;
@@ -100,163 +99,7 @@ struct peer_connection {
   bool listed = false;
 };
 
-std::string bracket_if_ipv6(const std::string& host) {
-  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
-// ASCII checks without the locale lookups of std::isalnum, because send()
-// validates the address of every message.
-bool is_host_char(char c, bool bracketed) {
-  const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  if (alnum || c == '-' || c == '.') {
-    return true;
-  }
-  return bracketed && (c == ':' || c == '%');
-}
-
-// Protobuf tags of Envelope.kind (field 4, varint) and Envelope.body (field
-// 5, length-delimited): (field number << 3) | wire type.
-constexpr char kind_tag = (4 << 3) | 0;
-constexpr char body_tag = (5 << 3) | 2;
-
-// Returns the number of bytes of `value` as a protobuf base-128 varint.
-std::size_t varint_size(std::uint64_t value) {
-  std::size_t size = 1;
-  while (value >= 0x80U) {
-    value >>= 7U;
-    ++size;
-  }
-  return size;
-}
-
-// Writes `value` as a protobuf base-128 varint and returns the end.
-char* write_varint(char* out, std::uint64_t value) {
-  while (value >= 0x80U) {
-    *out++ = static_cast<char>((value & 0x7FU) | 0x80U);
-    value >>= 7U;
-  }
-  *out++ = static_cast<char>(value);
-  return out;
-}
-
-// Reads a base-128 varint from [*in, end) and advances *in past it. Returns
-// nullopt when the input ends inside the varint or it is longer than 10 bytes.
-std::optional<std::uint64_t> read_varint(const unsigned char** in, const unsigned char* end) {
-  std::uint64_t value = 0;
-  for (unsigned shift = 0; shift < 64 && *in < end; shift += 7) {
-    const unsigned char byte = *(*in)++;
-    value |= static_cast<std::uint64_t>(byte & 0x7FU) << shift;
-    if ((byte & 0x80U) == 0) {
-      return value;
-    }
-  }
-  return std::nullopt;
-}
-
-// Protobuf encodes an enum as the varint of its int64 value, so a negative
-// kind takes 10 bytes.
-std::uint64_t kind_wire_value(mesh::v1::MessageKind kind) {
-  return static_cast<std::uint64_t>(static_cast<std::int64_t>(kind));
-}
-
-// Returns the size of the Envelope that write_envelope() produces. Proto3
-// omits fields with default values, and so does this encoding.
-std::size_t envelope_size(std::size_t header_bytes, mesh::v1::MessageKind kind, std::size_t body_bytes) {
-  std::size_t size = header_bytes;
-  if (kind != 0) {
-    size += 1 + varint_size(kind_wire_value(kind));
-  }
-  if (body_bytes != 0) {
-    size += 1 + varint_size(body_bytes) + body_bytes;
-  }
-  return size;
-}
-
-// Writes the serialized Envelope. `header` contains fields 1-3, the same in
-// every message of a node, then fields 4 and 5 follow. The bytes equal those
-// of Envelope::SerializeToString. Returns the end.
-char* write_envelope(char* out, const std::string& header, mesh::v1::MessageKind kind, const std::string& body) {
-  std::memcpy(out, header.data(), header.size());
-  out += header.size();
-  if (kind != 0) {
-    *out++ = kind_tag;
-    out = write_varint(out, kind_wire_value(kind));
-  }
-  if (!body.empty()) {
-    *out++ = body_tag;
-    out = write_varint(out, body.size());
-    std::memcpy(out, body.data(), body.size());
-    out += body.size();
-  }
-  return out;
-}
-
-// Splits "host:port" (or "[v6]:port") without allocating. Returns the reason
-// when `address` is invalid, and nullopt with `host` and `port` set otherwise.
-std::optional<std::string> split_peer_address(std::string_view address, std::string_view& host,
-                                              std::uint16_t& port) {
-  std::string_view port_text;
-  const bool bracketed = !address.empty() && address.front() == '[';
-  if (bracketed) {
-    const auto close = address.find(']');
-    if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return "an IPv6 host must be followed by ]:port";
-    }
-    host = address.substr(1, close - 1);
-    port_text = address.substr(close + 2);
-  } else {
-    const auto colon = address.rfind(':');
-    if (colon == std::string_view::npos) {
-      return "the port is missing";
-    }
-    host = address.substr(0, colon);
-    port_text = address.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return "an IPv6 host must be in brackets";
-    }
-  }
-
-  if (host.empty()) {
-    return "the host is empty";
-  }
-  for (const char c : host) {
-    if (!is_host_char(c, bracketed)) {
-      return "the host contains the character '" + std::string(1, c) + "'";
-    }
-  }
-  if (port_text.empty() || port_text.size() > 5) {
-    return "the port is not a number";
-  }
-  unsigned long value = 0;
-  for (const char c : port_text) {
-    if (c < '0' || c > '9') {
-      return "the port is not a number";
-    }
-    value = value * 10 + static_cast<unsigned long>(c - '0');
-  }
-  if (value == 0 || value > 65535) {
-    return "the port is out of range";
-  }
-  port = static_cast<std::uint16_t>(value);
-  return std::nullopt;
-}
-
-error invalid_peer_address(std::string_view address, const std::string& why) {
-  return error{errc::invalid_argument, "invalid peer address '" + std::string(address) + "': " + why +
-                                           "; expected host:port (IPv6 as [address]:port) with a port from 1 to "
-                                           "65535"};
-}
-
 }  // namespace
-
-result<peer_address> parse_peer_address(std::string_view address) {
-  std::string_view host;
-  std::uint16_t port = 0;
-  if (auto why = split_peer_address(address, host, port)) {
-    return invalid_peer_address(address, *why);
-  }
-  return peer_address{std::string(host), port};
-}
 
 // State shared between the callers of send() and the wire thread, and the
 // sockets that only the wire thread touches.
