@@ -1,7 +1,7 @@
 #pragma once
 // Private state of the neural manager, shared by neural_manager.cpp (agents,
-// HTTP dispatch, models and inference) and neural_jobs.cpp (job coordinator
-// and training replicas). Not installed.
+// HTTP dispatch, models and inference) and the job files: neural_jobs.cpp
+// (coordinator), neural_job_replica.cpp and neural_job_checks.cpp. Not installed.
 
 #include <caf/all.hpp>
 
@@ -176,7 +176,21 @@ void index_model(manager_state& state, const std::string& id, const dag::vertex&
 void deliver(manager_actor* self, const std::string& node_id, const std::string& address,
              const mesh::v1::NeuralMessage& message);
 
-// Jobs and replicas (neural_jobs.cpp).
+// Training parameters in neural messages (neural_jobs.cpp).
+[[nodiscard]] mesh::v1::NeuralTrainingAlgorithm to_proto(neural::training_algorithm algorithm);
+[[nodiscard]] result<neural::training_params> from_proto(const mesh::v1::NeuralTrainingParams& message);
+
+// Checks a job request from the HTTP API and fills in the defaults of its
+// empty fields (neural_job_checks.cpp).
+[[nodiscard]] result<void> validate_request(mesh::v1::JobRequest& request);
+
+// The replica side of jobs (neural_job_replica.cpp).
+[[nodiscard]] std::string replica_key(const std::string& job_id, std::uint32_t replica);
+void stop_replica(manager_actor* self, const std::string& key);
+void on_assign(manager_actor* self, const inbound_neural& inbound);
+void on_round(manager_actor* self, const inbound_neural& inbound);
+
+// Jobs: the coordinator and the HTTP handlers (neural_jobs.cpp).
 void submit_job(manager_actor* self, neural_api_request& request);
 void start_job(manager_actor* self, const std::string& job_id);
 void list_jobs(manager_actor* self, neural_api_request& request);
