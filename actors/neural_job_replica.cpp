@@ -8,14 +8,21 @@ namespace mesh::actors::detail {
 
 namespace {
 
-void send_report(manager_actor* self, const replica_task& task, std::uint64_t round,
-                 const agent_train_reply* reply, const std::string& error) {
+// Returns a report message that names the replica and `round`.
+mesh::v1::NeuralMessage report_for(const replica_task& task, std::uint64_t round) {
   mesh::v1::NeuralMessage message;
   auto* report = message.mutable_report();
   report->set_job_id(task.job_id);
   report->set_replica(task.replica);
   report->set_attempt(task.attempt);
   report->set_round(round);
+  return message;
+}
+
+void send_report(manager_actor* self, const replica_task& task, std::uint64_t round,
+                 const agent_train_reply* reply, const std::string& error) {
+  auto message = report_for(task, round);
+  auto* report = message.mutable_report();
   if (reply != nullptr) {
     report->set_mse(reply->last.mse);
     report->set_bit_fail(reply->last.bit_fail);
@@ -28,12 +35,8 @@ void send_report(manager_actor* self, const replica_task& task, std::uint64_t ro
 
 void send_gradient_report(manager_actor* self, const replica_task& task, std::uint64_t round,
                           const neural::gradient& gradient, std::size_t num_outputs) {
-  mesh::v1::NeuralMessage message;
+  auto message = report_for(task, round);
   auto* report = message.mutable_report();
-  report->set_job_id(task.job_id);
-  report->set_replica(task.replica);
-  report->set_attempt(task.attempt);
-  report->set_round(round);
   const auto errors = gradient.errors(num_outputs);
   report->set_mse(errors.mse);
   report->set_bit_fail(errors.bit_fail);
@@ -81,52 +84,66 @@ auto agent_failure_handler(manager_actor* self, const std::string& key, std::uin
   };
 }
 
-void train_round(manager_actor* self, const std::string& key, std::uint64_t round,
-                 std::uint32_t epochs, std::vector<neural::scalar> weights) {
+// Returns the replica task that `message` (an assign or a round) names, with
+// its sender as the coordinator. Shard, agent and mode stay empty.
+template <class Message>
+replica_task task_named_by(const Message& message, const inbound_neural& inbound) {
+  replica_task task;
+  task.job_id = message.job_id();
+  task.replica = message.replica();
+  task.attempt = message.attempt();
+  task.coordinator_id = inbound.from_id;
+  task.coordinator_address = inbound.from_address;
+  return task;
+}
+
+// Sends `request` to the replica's agent for `round`. A reply to a replica
+// that stopped or restarted meanwhile is dropped, a refusal fails the round,
+// and report(replica, reply) sends the result to the coordinator. `what`
+// names the round kind in log lines.
+template <class Atom, class Reply, class Request, class Report>
+void ask_agent(manager_actor* self, const std::string& key, std::uint64_t round, const char* what,
+               Request request, Report report) {
   auto& st = self->state;
-  auto& task = st.replicas.at(key);
+  const auto& task = st.replicas.at(key);
   const auto agent = st.agents.at(task.agent_id).actor;
   const auto attempt = task.attempt;
-  agent_train_request request{task.shard, std::move(weights), epochs, 0.0};
-  self->request(agent, caf::infinite, neural_train_atom::value, std::move(request))
+  self->request(agent, caf::infinite, Atom::value, std::move(request))
       .then(
-          [self, key, attempt, round](const agent_train_reply& reply) {
+          [self, key, attempt, round, what, report](const Reply& reply) {
             auto* current = current_replica(self, key, attempt);
             if (current == nullptr) {
               return;
             }
             if (!reply.ok) {
-              fail_round(self, key, round, "training", reply.refusal, reply.error);
+              fail_round(self, key, round, what, reply.refusal, reply.error);
               return;
             }
-            send_report(self, *current, round, &reply, "");
+            report(*current, reply);
           },
           agent_failure_handler(self, key, attempt, round));
+}
+
+void train_round(manager_actor* self, const std::string& key, std::uint64_t round,
+                 std::uint32_t epochs, std::vector<neural::scalar> weights) {
+  const auto& task = self->state.replicas.at(key);
+  ask_agent<neural_train_atom, agent_train_reply>(
+      self, key, round, "training", agent_train_request{task.shard, std::move(weights), epochs, 0.0},
+      [self, round](const replica_task& replica, const agent_train_reply& reply) {
+        send_report(self, replica, round, &reply, "");
+      });
 }
 
 // Computes the gradient of the replica's shard at `weights` (empty: the
 // weights of the assign) and reports it for `round`.
 void gradient_round(manager_actor* self, const std::string& key, std::uint64_t round,
                     std::vector<neural::scalar> weights) {
-  auto& st = self->state;
-  auto& task = st.replicas.at(key);
-  const auto agent = st.agents.at(task.agent_id).actor;
-  const auto attempt = task.attempt;
-  agent_gradient_request request{task.shard, std::move(weights)};
-  self->request(agent, caf::infinite, neural_gradient_atom::value, std::move(request))
-      .then(
-          [self, key, attempt, round](const agent_gradient_reply& reply) {
-            auto* current = current_replica(self, key, attempt);
-            if (current == nullptr) {
-              return;
-            }
-            if (!reply.ok) {
-              fail_round(self, key, round, "gradient", reply.refusal, reply.error);
-              return;
-            }
-            send_gradient_report(self, *current, round, reply.gradient, current->shard->num_outputs());
-          },
-          agent_failure_handler(self, key, attempt, round));
+  const auto& task = self->state.replicas.at(key);
+  ask_agent<neural_gradient_atom, agent_gradient_reply>(
+      self, key, round, "gradient", agent_gradient_request{task.shard, std::move(weights)},
+      [self, round](const replica_task& replica, const agent_gradient_reply& reply) {
+        send_gradient_report(self, replica, round, reply.gradient, replica.shard->num_outputs());
+      });
 }
 
 }  // namespace
@@ -149,12 +166,7 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   auto& st = self->state;
   const auto& assign = inbound.message.assign();
   const auto key = replica_key(assign.job_id(), assign.replica());
-  replica_task task;
-  task.job_id = assign.job_id();
-  task.replica = assign.replica();
-  task.attempt = assign.attempt();
-  task.coordinator_id = inbound.from_id;
-  task.coordinator_address = inbound.from_address;
+  auto task = task_named_by(assign, inbound);
   task.sum_gradients = assign.mode() == mesh::v1::NEURAL_REPLICA_MODE_SUM_GRADIENTS;
 
   if (auto existing = st.replicas.find(key); existing != st.replicas.end()) {
@@ -240,13 +252,7 @@ void on_round(manager_actor* self, const inbound_neural& inbound) {
   const auto key = replica_key(round.job_id(), round.replica());
   auto found = st.replicas.find(key);
   if (found == st.replicas.end() || found->second.attempt != round.attempt()) {
-    replica_task missing;
-    missing.job_id = round.job_id();
-    missing.replica = round.replica();
-    missing.attempt = round.attempt();
-    missing.coordinator_id = inbound.from_id;
-    missing.coordinator_address = inbound.from_address;
-    send_report(self, missing, round.round(), nullptr,
+    send_report(self, task_named_by(round, inbound), round.round(), nullptr,
                 "node " + st.node_name + " runs no replica " + std::to_string(round.replica()) +
                     " of job " + round.job_id() + " at attempt " + std::to_string(round.attempt()));
     return;
