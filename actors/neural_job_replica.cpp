@@ -217,19 +217,13 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   task.shard = std::make_shared<const neural::dataset>(std::move(*data));
 
   const auto layout = model->net.layout();
-  auto spawned = spawn_neural_agent(self->system(), agent_spec{std::move(*model), *params},
-                                    static_cast<std::size_t>(st.config.limits.max_agent_memory_mb) *
-                                        1024 * 1024);
+  auto spawned = spawn_neural_agent(self->system(), agent_spec{std::move(*model), *params}, memory_limit(st));
   if (!spawned) {
     refuse(spawned.err().code == errc::rejected ? "agent_memory" : "", spawned.err().message);
     return;
   }
-  agent_entry agent;
-  agent.id = random_id(st, "agent-");
-  agent.actor = *spawned;
-  agent.kind = "replica";
-  agent.layout = layout;
-  agent.memory_bytes = estimate_agent_memory(layout, task.shard->num_samples());
+  auto agent =
+      new_agent(st, *spawned, "replica", layout, estimate_agent_memory(layout, task.shard->num_samples()));
   agent.job_id = task.job_id;
   task.agent_id = agent.id;
   st.agents.emplace(agent.id, std::move(agent));

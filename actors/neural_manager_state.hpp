@@ -1,12 +1,14 @@
 #pragma once
-// Private state of the neural manager, shared by neural_manager.cpp (agents,
-// HTTP dispatch, models and inference) and the job files: neural_jobs.cpp
-// (coordinator), neural_job_replica.cpp and neural_job_checks.cpp. Not installed.
+// Private state of the neural manager, shared by neural_manager.cpp (agents
+// and HTTP dispatch), neural_models.cpp (models and inference) and the job
+// files: neural_jobs.cpp (coordinator), neural_job_replica.cpp and
+// neural_job_checks.cpp. Not installed.
 
 #include <caf/all.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -164,12 +166,32 @@ using manager_actor = caf::stateful_actor<manager_state>;
                                            unsigned status = 200);
 [[nodiscard]] http::response error_reply(const error& reason);
 [[nodiscard]] std::string random_id(manager_state& state, std::string_view prefix);
+// Returns the entry of a new agent `actor` with a fresh id; the caller adds it
+// to state.agents.
+[[nodiscard]] agent_entry new_agent(manager_state& state, caf::actor actor, std::string kind,
+                                    neural::topology layout, std::size_t memory_bytes);
 // Agents of kind api and replica, which neural.max_agents bounds.
 [[nodiscard]] std::size_t counted_agents(const manager_state& state);
 void count_refusal(manager_state& state, const std::string& reason);
 void update_agent_metrics(manager_state& state);
 void remove_agent(manager_actor* self, const std::string& id);
 void index_model(manager_state& state, const std::string& id, const dag::vertex& vertex);
+
+// Layer sizes of `layout`, input layer first.
+[[nodiscard]] std::vector<std::uint32_t> layer_sizes(const neural::topology& layout);
+// neural.max_agent_memory_mb in bytes.
+[[nodiscard]] std::size_t memory_limit(const manager_state& state);
+
+// Requests to the DAG actor wait this long for a reply.
+inline constexpr auto dag_request_timeout = std::chrono::seconds(10);
+
+// Models and inference (neural_models.cpp).
+// Loads the final model `model_id` from the DAG and passes it to `done`.
+void load_model_payload(manager_actor* self, const std::string& model_id,
+                        std::function<void(result<neural::model>, std::vector<std::string>)> done);
+void list_models(manager_actor* self, neural_api_request& request);
+void get_model(manager_actor* self, neural_api_request& request);
+void infer(manager_actor* self, neural_api_request& request);
 
 // Sends `message` to the node `node_id` at `address`; a message to this node
 // goes straight to the manager's mailbox.
