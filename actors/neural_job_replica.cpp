@@ -175,7 +175,7 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
     }
     stop_replica(self, key);
   }
-  auto refuse = [&](const std::string& reason, const std::string& message) {
+  auto reject_assign = [&](const std::string& reason, const std::string& message) {
     if (!reason.empty()) {
       count_refusal(st, reason);
     }
@@ -184,24 +184,24 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   };
 
   if (counted_agents(st) >= st.config.limits.max_agents) {
-    refuse("max_agents", "node " + st.node_name + " already runs " + std::to_string(counted_agents(st)) +
+    reject_assign("max_agents", "node " + st.node_name + " already runs " + std::to_string(counted_agents(st)) +
                              " agents, the limit is neural.max_agents = " +
                              std::to_string(st.config.limits.max_agents));
     return;
   }
   auto model = neural::from_proto(assign.model());
   if (!model) {
-    refuse("", "assign.model: " + model.err().message);
+    reject_assign("", "assign.model: " + model.err().message);
     return;
   }
   auto params = from_proto(assign.params());
   if (!params) {
-    refuse("", params.err().message);
+    reject_assign("", params.err().message);
     return;
   }
   const auto& shard = assign.shard();
   if (shard.num_inputs() != model->net.num_inputs() || shard.num_outputs() != model->net.num_outputs()) {
-    refuse("", "assign.shard does not match the model's input and output layers");
+    reject_assign("", "assign.shard does not match the model's input and output layers");
     return;
   }
   const auto samples = static_cast<Eigen::Index>(shard.inputs_size() / shard.num_inputs());
@@ -211,7 +211,7 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   std::copy(shard.outputs().begin(), shard.outputs().end(), outputs.data());
   auto data = neural::dataset::create(std::move(inputs), std::move(outputs));
   if (!data) {
-    refuse("", "assign.shard: " + data.err().message);
+    reject_assign("", "assign.shard: " + data.err().message);
     return;
   }
   task.shard = std::make_shared<const neural::dataset>(std::move(*data));
@@ -219,7 +219,7 @@ void on_assign(manager_actor* self, const inbound_neural& inbound) {
   const auto layout = model->net.layout();
   auto spawned = spawn_neural_agent(self->system(), agent_spec{std::move(*model), *params}, memory_limit(st));
   if (!spawned) {
-    refuse(spawned.err().code == errc::rejected ? "agent_memory" : "", spawned.err().message);
+    reject_assign(spawned.err().code == errc::rejected ? "agent_memory" : "", spawned.err().message);
     return;
   }
   auto agent =

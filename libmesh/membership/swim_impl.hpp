@@ -39,10 +39,10 @@ inline constexpr std::size_t gossip_queue_capacity = 1024;
 // after twice the previous wait. Measured in the simulator: with a single
 // follow-up after 2 intervals, 1 in 1,000 joiners still missed a member
 // until the next periodic push-pull, 90 s later at that size. The first one
-// comes after one interval because members that join at the same moment
-// as this node often learn of each other only this way: their join gossip
-// runs out of retransmissions before the others know of this node (seen with
-// 50 processes joining one seed on loopback).
+// comes after one interval, because members that join at the same moment as
+// this node often learn of each other only this way. Their join gossip runs
+// out of retransmissions before the others know of this node (seen with 50
+// processes joining one seed on loopback).
 inline constexpr int follow_up_push_pull_after = 1;
 inline constexpr int follow_up_push_pull_count = 2;
 

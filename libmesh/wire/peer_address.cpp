@@ -71,8 +71,8 @@ std::optional<std::string> split_peer_address(std::string_view address, std::str
   return std::nullopt;
 }
 
-error invalid_peer_address(std::string_view address, const std::string& why) {
-  return error{errc::invalid_argument, "invalid peer address '" + std::string(address) + "': " + why +
+error invalid_peer_address(std::string_view address, const std::string& reason) {
+  return error{errc::invalid_argument, "invalid peer address '" + std::string(address) + "': " + reason +
                                            "; expected host:port (IPv6 as [address]:port) with a port from 1 to "
                                            "65535"};
 }
@@ -82,8 +82,8 @@ error invalid_peer_address(std::string_view address, const std::string& why) {
 result<peer_address> parse_peer_address(std::string_view address) {
   std::string_view host;
   std::uint16_t port = 0;
-  if (auto why = detail::split_peer_address(address, host, port)) {
-    return detail::invalid_peer_address(address, *why);
+  if (auto reason = detail::split_peer_address(address, host, port)) {
+    return detail::invalid_peer_address(address, *reason);
   }
   return peer_address{std::string(host), port};
 }

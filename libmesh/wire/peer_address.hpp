@@ -20,7 +20,7 @@ namespace mesh::wire::detail {
 [[nodiscard]] std::optional<std::string> split_peer_address(std::string_view address, std::string_view& host,
                                                             std::uint16_t& port);
 
-// Returns the error for an invalid `address`, naming `why` and the accepted form.
-[[nodiscard]] error invalid_peer_address(std::string_view address, const std::string& why);
+// Returns the error for an invalid `address`, naming `reason` and the accepted form.
+[[nodiscard]] error invalid_peer_address(std::string_view address, const std::string& reason);
 
 }  // namespace mesh::wire::detail

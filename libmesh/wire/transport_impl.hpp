@@ -37,7 +37,8 @@ using clock = std::chrono::steady_clock;
 
 // libzmq looks for the ZAP handler of a context at this fixed endpoint (RFC 27).
 inline constexpr const char* zap_endpoint = "inproc://zeromq.zap.01";
-// Each transport has its own context, so a fixed inproc name cannot collide.
+// Each transport creates its own context (impl::context_), so a fixed inproc
+// name cannot collide.
 inline constexpr const char* monitor_endpoint = "inproc://mesh-wire-router-monitor";
 inline constexpr const char* zap_domain = "mesh";
 
