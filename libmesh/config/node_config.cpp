@@ -92,15 +92,21 @@ setter assign_ms(std::chrono::milliseconds mesh::membership::swim_config::*field
   };
 }
 
-setter assign_count(std::uint32_t mesh::membership::swim_config::*field) {
-  return [field](node_config& config, const raw_value& raw) -> result<void> {
-    auto parsed = parse_unsigned(raw.origin, raw.text, 0, 1000);
+setter assign_count(std::uint32_t mesh::membership::swim_config::*field, std::uint64_t min = 0,
+                    std::uint64_t max = 1000) {
+  return [field, min, max](node_config& config, const raw_value& raw) -> result<void> {
+    auto parsed = parse_unsigned(raw.origin, raw.text, min, max);
     if (!parsed) {
       return parsed.err();
     }
     config.membership.*field = static_cast<std::uint32_t>(*parsed);
     return {};
   };
+}
+
+// A member count such as a scale threshold: 1 to a million.
+setter assign_member_count(std::uint32_t mesh::membership::swim_config::*field) {
+  return assign_count(field, 1, 1000000);
 }
 
 // Neural limits: counts and sizes in MiB are capped at 1 << 20, timeouts at
@@ -198,6 +204,9 @@ std::vector<key_spec> make_key_specs() {
   specs.push_back({section, "gossip_cold_targets",
                    "Gossip targets per round not contacted in the last minute",
                    assign_count(&swim::gossip_cold_targets)});
+  specs.push_back({section, "gossip_cold_scale_threshold",
+                   "Alive members above which every regular gossip target is random",
+                   assign_member_count(&swim::gossip_cold_scale_threshold)});
   specs.push_back({section, "gossip_news_interval_ms",
                    "Shortest gap between gossip rounds while unsent updates wait, in milliseconds",
                    assign_ms(&swim::gossip_news_interval)});
@@ -207,14 +216,7 @@ std::vector<key_spec> make_key_specs() {
                    assign_ms(&swim::push_pull_interval)});
   specs.push_back({section, "push_pull_scale_threshold",
                    "Alive members above which the push-pull interval grows by one interval per doubling",
-                   [](node_config& config, const raw_value& raw) -> result<void> {
-                     auto parsed = parse_unsigned(raw.origin, raw.text, 1, 1000000);
-                     if (!parsed) {
-                       return parsed.err();
-                     }
-                     config.membership.push_pull_scale_threshold = static_cast<std::uint32_t>(*parsed);
-                     return {};
-                   }});
+                   assign_member_count(&swim::push_pull_scale_threshold)});
   specs.push_back({section, "suspicion_multiplier", "Minimum suspicion timeout multiplier",
                    assign_count(&swim::suspicion_multiplier)});
   specs.push_back({section, "suspicion_max_multiplier", "Maximum suspicion timeout, as a multiple of the minimum",
@@ -505,7 +507,7 @@ std::string value_name(std::string_view name) {
     return "PATH";
   }
   if (name == "worker_threads" || name == "max_agents" || name.ends_with("_multiplier") || name == "indirect_probes" ||
-      name == "gossip_fanout" || name == "gossip_cold_targets") {
+      name == "gossip_fanout" || name == "gossip_cold_targets" || name.ends_with("_threshold")) {
     return "N";
   }
   return "TEXT";
@@ -666,6 +668,7 @@ std::string to_yaml(const node_config& config) {
   out << YAML::Key << "gossip_interval_ms" << YAML::Value << m.gossip_interval.count();
   out << YAML::Key << "gossip_fanout" << YAML::Value << m.gossip_fanout;
   out << YAML::Key << "gossip_cold_targets" << YAML::Value << m.gossip_cold_targets;
+  out << YAML::Key << "gossip_cold_scale_threshold" << YAML::Value << m.gossip_cold_scale_threshold;
   out << YAML::Key << "gossip_news_interval_ms" << YAML::Value << m.gossip_news_interval.count();
   out << YAML::Key << "retransmit_multiplier" << YAML::Value << m.retransmit_multiplier;
   out << YAML::Key << "push_pull_interval_ms" << YAML::Value << m.push_pull_interval.count();

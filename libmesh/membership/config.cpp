@@ -46,6 +46,7 @@ result<void> swim_config::validate() const {
       check_duration("gossip_interval", gossip_interval, milliseconds(1), std::chrono::minutes(1)),
       check_count("gossip_fanout", gossip_fanout, 1, 64),
       check_count("gossip_cold_targets", gossip_cold_targets, 0, 64),
+      check_count("gossip_cold_scale_threshold", gossip_cold_scale_threshold, 1, 1000000),
       check_duration("gossip_news_interval", gossip_news_interval, milliseconds(1), std::chrono::minutes(1)),
       check_count("retransmit_multiplier", retransmit_multiplier, 1, 64),
       check_duration("push_pull_interval", push_pull_interval, milliseconds(100), day),

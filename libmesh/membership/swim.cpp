@@ -81,7 +81,7 @@ void swim::impl::tick(timestamp now) {
   }
   if (now >= next_gossip_at_) {
     next_gossip_at_ = now + config_.gossip_interval;
-    gossip_round(now, config_.gossip_cold_targets);
+    gossip_round(now, regular_cold_limit());
   } else if (news_waiting_ && now >= last_gossip_at_ + config_.gossip_news_interval) {
     // A news round between the regular ones goes to contacted members only,
     // so that it costs no handshake.

@@ -211,6 +211,14 @@ class swim::impl {
   void gossip_round(timestamp now, std::size_t cold_limit);
   // Sends queued updates like gossip_round without counting as a round.
   void send_gossip(timestamp now, std::size_t cold_limit);
+  // Cold targets allowed in a regular round: gossip_cold_targets, or every
+  // target above gossip_cold_scale_threshold alive members.
+  [[nodiscard]] std::size_t regular_cold_limit() const {
+    if (alive_count() > config_.gossip_cold_scale_threshold) {
+      return std::max(config_.gossip_fanout, config_.gossip_cold_targets);
+    }
+    return config_.gossip_cold_targets;
+  }
   void push_pull_round(timestamp now);
   void reap(timestamp now);
   void expire_relays(timestamp now);

@@ -103,7 +103,7 @@ void swim::impl::handle_push_pull(const std::string& from_address,
 
     // Spread the news of a new member at once instead of at the next round.
     if (push_pull.join()) {
-      gossip_round(now, config_.gossip_cold_targets);
+      gossip_round(now, regular_cold_limit());
     }
     return;
   }
@@ -114,7 +114,7 @@ void swim::impl::handle_push_pull(const std::string& from_address,
     announce_self_until_ = now + self_announce_push_pull_periods * push_pull_period();
     // Not a round for the news pacing, so a news round repeats the announcement
     // at the next tick; docs/membership.md ("News rounds") has the speed-up.
-    send_gossip(now, config_.gossip_cold_targets);
+    send_gossip(now, regular_cold_limit());
 
     // Members that joined at about the same time through other seeds may
     // have been gossiped before anyone knew this node. One early push-pull

@@ -253,6 +253,23 @@ TEST_F(NodeConfig, PushPullScaleThresholdRejectsZero) {
   expect_invalid(run_keyed({"--push-pull-scale-threshold", "0"}), {"--push-pull-scale-threshold", "'0'"});
 }
 
+TEST_F(NodeConfig, ColdScaleThresholdFromEachSource) {
+  auto from_flag = run_keyed({"--gossip-cold-scale-threshold", "64"});
+  ASSERT_TRUE(from_flag.has_value()) << from_flag.err().message;
+  EXPECT_EQ(from_flag->config.membership.gossip_cold_scale_threshold, 64U);
+
+  auto from_env = run_keyed({}, {{"MESH_GOSSIP_COLD_SCALE_THRESHOLD", "1000000"}});
+  ASSERT_TRUE(from_env.has_value()) << from_env.err().message;
+  EXPECT_EQ(from_env->config.membership.gossip_cold_scale_threshold, 1000000U);
+
+  const auto yaml = write_yaml("membership:\n  gossip_cold_scale_threshold: 2000\n");
+  auto from_yaml = run_keyed({"--config", yaml.string()});
+  ASSERT_TRUE(from_yaml.has_value()) << from_yaml.err().message;
+  EXPECT_EQ(from_yaml->config.membership.gossip_cold_scale_threshold, 2000U);
+
+  expect_invalid(run_keyed({"--gossip-cold-scale-threshold", "0"}), {"--gossip-cold-scale-threshold", "'0'"});
+}
+
 TEST_F(NodeConfig, UnknownFlagIsUsageError) {
   expect_invalid(run_keyed({"--no-such-flag"}), {"--no-such-flag", "--help"});
 }

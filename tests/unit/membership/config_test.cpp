@@ -50,6 +50,15 @@ TEST(SwimConfig, ColdTargetsRange) {
             std::string::npos);
 }
 
+TEST(SwimConfig, ColdScaleThresholdRange) {
+  swim_config config;
+  config.gossip_cold_scale_threshold = 1;
+  EXPECT_EQ(rejection(config), "");
+  config.gossip_cold_scale_threshold = 0;
+  EXPECT_NE(rejection(config).find("membership.gossip_cold_scale_threshold = 0 is invalid; accepted: 1 to 1000000"),
+            std::string::npos);
+}
+
 TEST(SwimConfig, NewsIntervalRange) {
   swim_config config;
   config.gossip_news_interval = 1ms;

@@ -190,11 +190,13 @@ TEST(SwimGossip, AliveNewsSentTwiceAsOften) {
 
 // Runs `rounds` gossip rounds of a node with 20 members in its table and
 // news about each of them. Returns the targets of each round.
-std::vector<std::set<std::string>> gossip_targets_per_round(std::uint32_t cold_targets, int rounds) {
+std::vector<std::set<std::string>> gossip_targets_per_round(std::uint32_t cold_targets, int rounds,
+                                                            std::uint32_t cold_scale_threshold = 256) {
   auto config = fast_config();
   config.probe_interval = std::chrono::hours(1);
   config.push_pull_interval = std::chrono::hours(1);
   config.gossip_cold_targets = cold_targets;
+  config.gossip_cold_scale_threshold = cold_scale_threshold;
   auto now = 1000ms;
   auto machine = node_zero_knowing(config, 1, 20, now);
   (void)machine.take_outbox();
@@ -234,6 +236,15 @@ TEST(SwimGossip, OneColdTargetPerRound) {
 TEST(SwimGossip, ColdTargetsAtFanoutPickAnyMembers) {
   const auto rounds = gossip_targets_per_round(3, 1);
   EXPECT_EQ(rounds.front().size(), 3U);
+}
+
+TEST(SwimGossip, LargeMeshPicksAnyMembers) {
+  // 21 alive members: above a threshold of 20 every target may be cold,
+  // at 21 the limit of one cold target holds.
+  const auto large = gossip_targets_per_round(1, 1, 20);
+  EXPECT_EQ(large.front().size(), 3U);
+  const auto small = gossip_targets_per_round(1, 1, 21);
+  EXPECT_EQ(small.front().size(), 1U);
 }
 
 // Gossip broadcasts seen while a swim instance ran, and every address it sent to.

@@ -40,6 +40,15 @@ struct swim_config {
   // and probes alone make new contacts. That saves more handshakes where many
   // nodes share few cores, but spreads news more slowly (docs/membership.md).
   std::uint32_t gossip_cold_targets{1};
+  // Alive members above which gossip_cold_targets no longer applies and
+  // every target of a regular round is random, as in classic SWIM. The
+  // contacted members of a large mesh are a small share of it, so gossip
+  // that keeps going to them repeats news. At 3,000 simulated nodes one
+  // cold target per round left the mesh complete 6.2 s after the last
+  // join, random targets 1.2 s. Handshakes matter where many nodes share
+  // few cores, which is rare for a mesh of hundreds of processes
+  // (docs/membership.md, "Where the large-mesh tail comes from").
+  std::uint32_t gossip_cold_scale_threshold{256};
   // Shortest gap between gossip rounds while updates that were never sent
   // wait in the queue. News then travels one hop per this gap instead of one
   // per gossip_interval. Such a news round goes to contacted members only,
