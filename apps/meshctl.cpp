@@ -119,7 +119,7 @@ int write_key(const std::string& path) {
 
 int main(int argc, char** argv) {
   using namespace mesh::ctl;
-  CLI::App app{"meshctl: inspect and operate a libmesh node through its HTTP API"};
+  CLI::App app{"meshctl: inspect and operate a libmesh node through its HTTP API", "meshctl"};
   app.require_subcommand(1);
   options opts;
 

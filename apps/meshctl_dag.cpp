@@ -127,8 +127,12 @@ int status(const options& opts) {
   std::printf("voting peers         %u\n", s.voting_peers());
   std::printf("outstanding polls    %u\n", s.outstanding_polls());
   std::printf("equivocations        %u\n", s.equivocations());
-  std::printf("finality p50         %.1f ms\n", s.finality_p50_ms());
-  std::printf("finality p99         %.1f ms (%u samples)\n", s.finality_p99_ms(), s.finality_samples());
+  if (s.finality_samples() == 0) {
+    std::printf("finality             no vertex final yet\n");
+  } else {
+    std::printf("finality p50         %.1f ms\n", s.finality_p50_ms());
+    std::printf("finality p99         %.1f ms (%u samples)\n", s.finality_p99_ms(), s.finality_samples());
+  }
   std::printf("preset               %s\n", s.preset().c_str());
   std::string suites;
   for (const auto& suite : s.signature_suites()) {

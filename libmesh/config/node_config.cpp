@@ -76,14 +76,13 @@ setter assign_path(std::filesystem::path node_config::*field) {
   };
 }
 
-// Membership timings are whole milliseconds. One day is far above any
-// sensible SWIM period, so the cap rejects values off by several orders
-// of magnitude.
-constexpr std::uint64_t max_milliseconds = 24ULL * 60 * 60 * 1000;
+// Membership keys parse against the ranges that swim_config::validate()
+// accepts, so that an error names the key as the user wrote it.
 
-setter assign_ms(std::chrono::milliseconds mesh::membership::swim_config::*field) {
-  return [field](node_config& config, const raw_value& raw) -> result<void> {
-    auto parsed = parse_unsigned(raw.origin, raw.text, 0, max_milliseconds);
+setter assign_ms(std::chrono::milliseconds mesh::membership::swim_config::*field,
+                 mesh::membership::field_range range) {
+  return [field, range](node_config& config, const raw_value& raw) -> result<void> {
+    auto parsed = parse_unsigned(raw.origin, raw.text, range.min, range.max);
     if (!parsed) {
       return parsed.err();
     }
@@ -92,21 +91,15 @@ setter assign_ms(std::chrono::milliseconds mesh::membership::swim_config::*field
   };
 }
 
-setter assign_count(std::uint32_t mesh::membership::swim_config::*field, std::uint64_t min = 0,
-                    std::uint64_t max = 1000) {
-  return [field, min, max](node_config& config, const raw_value& raw) -> result<void> {
-    auto parsed = parse_unsigned(raw.origin, raw.text, min, max);
+setter assign_count(std::uint32_t mesh::membership::swim_config::*field, mesh::membership::field_range range) {
+  return [field, range](node_config& config, const raw_value& raw) -> result<void> {
+    auto parsed = parse_unsigned(raw.origin, raw.text, range.min, range.max);
     if (!parsed) {
       return parsed.err();
     }
     config.membership.*field = static_cast<std::uint32_t>(*parsed);
     return {};
   };
-}
-
-// A member count such as a scale threshold: 1 to a million.
-setter assign_member_count(std::uint32_t mesh::membership::swim_config::*field) {
-  return assign_count(field, 1, 1000000);
 }
 
 // Neural limits: counts and sizes in MiB are capped at 1 << 20, timeouts at
@@ -124,7 +117,7 @@ setter assign_neural_count(std::uint32_t neural_config::*field) {
 
 setter assign_neural_ms(std::chrono::milliseconds neural_config::*field) {
   return [field](node_config& config, const raw_value& raw) -> result<void> {
-    auto parsed = parse_unsigned(raw.origin, raw.text, 1, max_milliseconds);
+    auto parsed = parse_unsigned(raw.origin, raw.text, 1, mesh::membership::ranges::day_ms);
     if (!parsed) {
       return parsed.err();
     }
@@ -142,6 +135,7 @@ const std::vector<std::string_view> dag_presets = {"default", "fast", "secure"};
 std::vector<key_spec> make_key_specs() {
   using detail::parse_choice;
   using swim = mesh::membership::swim_config;
+  namespace accepted = mesh::membership::ranges;
   std::vector<key_spec> specs;
 
   specs.push_back({"", "role", "Node role: bootstrap, worker or agent",
@@ -192,46 +186,46 @@ std::vector<key_spec> make_key_specs() {
 
   const std::string section = "membership";
   specs.push_back({section, "probe_interval_ms", "SWIM probe interval in milliseconds",
-                   assign_ms(&swim::probe_interval)});
+                   assign_ms(&swim::probe_interval, accepted::probe_interval)});
   specs.push_back({section, "probe_timeout_ms", "Direct probe ack timeout in milliseconds",
-                   assign_ms(&swim::probe_timeout)});
+                   assign_ms(&swim::probe_timeout, accepted::probe_timeout)});
   specs.push_back({section, "indirect_probes", "Members asked for indirect probes",
-                   assign_count(&swim::indirect_probes)});
+                   assign_count(&swim::indirect_probes, accepted::indirect_probes)});
   specs.push_back({section, "gossip_interval_ms", "Gossip round interval in milliseconds",
-                   assign_ms(&swim::gossip_interval)});
+                   assign_ms(&swim::gossip_interval, accepted::gossip_interval)});
   specs.push_back({section, "gossip_fanout", "Members contacted per gossip round",
-                   assign_count(&swim::gossip_fanout)});
+                   assign_count(&swim::gossip_fanout, accepted::gossip_fanout)});
   specs.push_back({section, "gossip_cold_targets",
                    "Gossip targets per round not contacted in the last minute",
-                   assign_count(&swim::gossip_cold_targets)});
+                   assign_count(&swim::gossip_cold_targets, accepted::gossip_cold_targets)});
   specs.push_back({section, "gossip_cold_scale_threshold",
                    "Alive members above which every regular gossip target is random",
-                   assign_member_count(&swim::gossip_cold_scale_threshold)});
+                   assign_count(&swim::gossip_cold_scale_threshold, accepted::gossip_cold_scale_threshold)});
   specs.push_back({section, "gossip_news_interval_ms",
                    "Shortest gap between gossip rounds while unsent updates wait, in milliseconds",
-                   assign_ms(&swim::gossip_news_interval)});
+                   assign_ms(&swim::gossip_news_interval, accepted::gossip_news_interval)});
   specs.push_back({section, "retransmit_multiplier", "Update retransmissions per log10(N + 1)",
-                   assign_count(&swim::retransmit_multiplier)});
+                   assign_count(&swim::retransmit_multiplier, accepted::retransmit_multiplier)});
   specs.push_back({section, "push_pull_interval_ms", "Full state push-pull interval in milliseconds",
-                   assign_ms(&swim::push_pull_interval)});
+                   assign_ms(&swim::push_pull_interval, accepted::push_pull_interval)});
   specs.push_back({section, "push_pull_scale_threshold",
                    "Alive members above which the push-pull interval grows by one interval per doubling",
-                   assign_member_count(&swim::push_pull_scale_threshold)});
+                   assign_count(&swim::push_pull_scale_threshold, accepted::push_pull_scale_threshold)});
   specs.push_back({section, "suspicion_multiplier", "Minimum suspicion timeout multiplier",
-                   assign_count(&swim::suspicion_multiplier)});
+                   assign_count(&swim::suspicion_multiplier, accepted::suspicion_multiplier)});
   specs.push_back({section, "suspicion_max_multiplier", "Maximum suspicion timeout, as a multiple of the minimum",
-                   assign_count(&swim::suspicion_max_multiplier)});
+                   assign_count(&swim::suspicion_max_multiplier, accepted::suspicion_max_multiplier)});
   specs.push_back({section, "dead_reap_after_ms", "Time after which dead and left members are forgotten, in milliseconds",
-                   assign_ms(&swim::dead_reap_after)});
+                   assign_ms(&swim::dead_reap_after, accepted::dead_reap_after)});
   specs.push_back({section, "join_retry_initial_ms", "First join retry delay in milliseconds",
-                   assign_ms(&swim::join_retry_initial)});
+                   assign_ms(&swim::join_retry_initial, accepted::join_retry_initial)});
   specs.push_back({section, "join_retry_max_ms", "Maximum join retry delay in milliseconds",
-                   assign_ms(&swim::join_retry_max)});
+                   assign_ms(&swim::join_retry_max, accepted::join_retry_max)});
   specs.push_back({section, "gossip_to_dead_ms", "Time dead members keep receiving gossip, in milliseconds",
-                   assign_ms(&swim::gossip_to_dead)});
+                   assign_ms(&swim::gossip_to_dead, accepted::gossip_to_dead)});
   specs.push_back({section, "awareness_max_multiplier",
                    "Maximum Lifeguard local health multiplier; 0 turns local health off",
-                   assign_count(&swim::awareness_max_multiplier)});
+                   assign_count(&swim::awareness_max_multiplier, accepted::awareness_max_multiplier)});
 
   const std::string dag_section = "dag";
   specs.push_back({dag_section, "avalanche_preset", "Avalanche parameter preset: default, fast or secure",
@@ -502,6 +496,9 @@ std::string value_name(std::string_view name) {
   }
   if (name.ends_with("_mb")) {
     return "MIB";
+  }
+  if (name.ends_with("_bytes")) {
+    return "BYTES";
   }
   if (name.ends_with("_file") || name.ends_with("_dir")) {
     return "PATH";

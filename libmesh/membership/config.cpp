@@ -16,19 +16,17 @@ error out_of_range(std::string_view field, std::int64_t value, std::string_view 
               fmt::format("membership.{} = {} is invalid; accepted: {}", field, value, accepted));
 }
 
-result<void> check_duration(std::string_view field, milliseconds value, milliseconds low,
-                            milliseconds high) {
-  if (value < low || value > high) {
-    return out_of_range(field, value.count(),
-                        fmt::format("{} ms to {} ms", low.count(), high.count()));
+result<void> check_duration(std::string_view field, milliseconds value, field_range range) {
+  const auto count = value.count();
+  if (count < 0 || static_cast<std::uint64_t>(count) < range.min || static_cast<std::uint64_t>(count) > range.max) {
+    return out_of_range(field, count, fmt::format("{} ms to {} ms", range.min, range.max));
   }
   return {};
 }
 
-result<void> check_count(std::string_view field, std::uint32_t value, std::uint32_t low,
-                         std::uint32_t high) {
-  if (value < low || value > high) {
-    return out_of_range(field, value, fmt::format("{} to {}", low, high));
+result<void> check_count(std::string_view field, std::uint32_t value, field_range range) {
+  if (value < range.min || value > range.max) {
+    return out_of_range(field, value, fmt::format("{} to {}", range.min, range.max));
   }
   return {};
 }
@@ -36,28 +34,25 @@ result<void> check_count(std::string_view field, std::uint32_t value, std::uint3
 }  // namespace
 
 result<void> swim_config::validate() const {
-  const milliseconds hour = std::chrono::hours(1);
-  const milliseconds day = std::chrono::hours(24);
-
   const result<void> checks[] = {
-      check_duration("probe_interval", probe_interval, milliseconds(10), std::chrono::minutes(1)),
-      check_duration("probe_timeout", probe_timeout, milliseconds(1), std::chrono::minutes(1)),
-      check_count("indirect_probes", indirect_probes, 0, 16),
-      check_duration("gossip_interval", gossip_interval, milliseconds(1), std::chrono::minutes(1)),
-      check_count("gossip_fanout", gossip_fanout, 1, 64),
-      check_count("gossip_cold_targets", gossip_cold_targets, 0, 64),
-      check_count("gossip_cold_scale_threshold", gossip_cold_scale_threshold, 1, 1000000),
-      check_duration("gossip_news_interval", gossip_news_interval, milliseconds(1), std::chrono::minutes(1)),
-      check_count("retransmit_multiplier", retransmit_multiplier, 1, 64),
-      check_duration("push_pull_interval", push_pull_interval, milliseconds(100), day),
-      check_count("push_pull_scale_threshold", push_pull_scale_threshold, 1, 1000000),
-      check_count("suspicion_multiplier", suspicion_multiplier, 1, 100),
-      check_count("suspicion_max_multiplier", suspicion_max_multiplier, 1, 100),
-      check_duration("gossip_to_dead", gossip_to_dead, milliseconds(0), day),
-      check_duration("dead_reap_after", dead_reap_after, milliseconds(1), day),
-      check_count("awareness_max_multiplier", awareness_max_multiplier, 0, 100),
-      check_duration("join_retry_initial", join_retry_initial, milliseconds(1), hour),
-      check_duration("join_retry_max", join_retry_max, milliseconds(1), day),
+      check_duration("probe_interval", probe_interval, ranges::probe_interval),
+      check_duration("probe_timeout", probe_timeout, ranges::probe_timeout),
+      check_count("indirect_probes", indirect_probes, ranges::indirect_probes),
+      check_duration("gossip_interval", gossip_interval, ranges::gossip_interval),
+      check_count("gossip_fanout", gossip_fanout, ranges::gossip_fanout),
+      check_count("gossip_cold_targets", gossip_cold_targets, ranges::gossip_cold_targets),
+      check_count("gossip_cold_scale_threshold", gossip_cold_scale_threshold, ranges::gossip_cold_scale_threshold),
+      check_duration("gossip_news_interval", gossip_news_interval, ranges::gossip_news_interval),
+      check_count("retransmit_multiplier", retransmit_multiplier, ranges::retransmit_multiplier),
+      check_duration("push_pull_interval", push_pull_interval, ranges::push_pull_interval),
+      check_count("push_pull_scale_threshold", push_pull_scale_threshold, ranges::push_pull_scale_threshold),
+      check_count("suspicion_multiplier", suspicion_multiplier, ranges::suspicion_multiplier),
+      check_count("suspicion_max_multiplier", suspicion_max_multiplier, ranges::suspicion_max_multiplier),
+      check_duration("gossip_to_dead", gossip_to_dead, ranges::gossip_to_dead),
+      check_duration("dead_reap_after", dead_reap_after, ranges::dead_reap_after),
+      check_count("awareness_max_multiplier", awareness_max_multiplier, ranges::awareness_max_multiplier),
+      check_duration("join_retry_initial", join_retry_initial, ranges::join_retry_initial),
+      check_duration("join_retry_max", join_retry_max, ranges::join_retry_max),
   };
   for (const auto& checked : checks) {
     if (!checked) {

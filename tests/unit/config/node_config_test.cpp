@@ -270,6 +270,17 @@ TEST_F(NodeConfig, ColdScaleThresholdFromEachSource) {
   expect_invalid(run_keyed({"--gossip-cold-scale-threshold", "0"}), {"--gossip-cold-scale-threshold", "'0'"});
 }
 
+TEST_F(NodeConfig, MembershipRangeNamesTheFlag) {
+  expect_invalid(run_keyed({"--gossip-cold-targets", "65"}), {"--gossip-cold-targets", "'65'", "0 to 64"});
+  expect_invalid(run_keyed({"--probe-interval-ms", "60001"}), {"--probe-interval-ms", "'60001'", "10 to 60000"});
+}
+
+TEST_F(NodeConfig, MembershipRangeCheckedPerLayer) {
+  // The flag overrides the variable, but the variable is out of range.
+  expect_invalid(run_keyed({"--gossip-cold-targets", "3"}, {{"MESH_GOSSIP_COLD_TARGETS", "65"}}),
+                 {"MESH_GOSSIP_COLD_TARGETS", "'65'"});
+}
+
 TEST_F(NodeConfig, UnknownFlagIsUsageError) {
   expect_invalid(run_keyed({"--no-such-flag"}), {"--no-such-flag", "--help"});
 }

@@ -11,6 +11,41 @@
 
 namespace mesh::membership {
 
+// Accepted range of a numeric field of swim_config, in milliseconds for a
+// duration.
+struct field_range {
+  std::uint64_t min;
+  std::uint64_t max;
+};
+
+// The ranges that swim_config::validate() accepts. The node configuration
+// loader parses each key against the same range, so that a value out of
+// range is reported under the flag, variable or YAML key that set it.
+namespace ranges {
+inline constexpr std::uint64_t minute_ms = 60'000;
+inline constexpr std::uint64_t hour_ms = 60 * minute_ms;
+inline constexpr std::uint64_t day_ms = 24 * hour_ms;
+
+inline constexpr field_range probe_interval{10, minute_ms};
+inline constexpr field_range probe_timeout{1, minute_ms};
+inline constexpr field_range indirect_probes{0, 16};
+inline constexpr field_range gossip_interval{1, minute_ms};
+inline constexpr field_range gossip_fanout{1, 64};
+inline constexpr field_range gossip_cold_targets{0, 64};
+inline constexpr field_range gossip_cold_scale_threshold{1, 1'000'000};
+inline constexpr field_range gossip_news_interval{1, minute_ms};
+inline constexpr field_range retransmit_multiplier{1, 64};
+inline constexpr field_range push_pull_interval{100, day_ms};
+inline constexpr field_range push_pull_scale_threshold{1, 1'000'000};
+inline constexpr field_range suspicion_multiplier{1, 100};
+inline constexpr field_range suspicion_max_multiplier{1, 100};
+inline constexpr field_range gossip_to_dead{0, day_ms};
+inline constexpr field_range dead_reap_after{1, day_ms};
+inline constexpr field_range awareness_max_multiplier{0, 100};
+inline constexpr field_range join_retry_initial{1, hour_ms};
+inline constexpr field_range join_retry_max{1, day_ms};
+}  // namespace ranges
+
 struct swim_config {
   // Period of the failure detector: one member is probed per interval.
   // 400 ms rather than 500 ms: in the simulator (docs/membership.md) a
