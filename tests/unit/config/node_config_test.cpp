@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -234,40 +236,35 @@ TEST_F(NodeConfig, MembershipValidationIsApplied) {
   expect_invalid(run_keyed({"--probe-interval-ms", "100", "--probe-timeout-ms", "200"}), {"membership"});
 }
 
-TEST_F(NodeConfig, PushPullScaleThresholdFromEachSource) {
-  auto from_flag = run_keyed({"--push-pull-scale-threshold", "64"});
-  ASSERT_TRUE(from_flag.has_value()) << from_flag.err().message;
-  EXPECT_EQ(from_flag->config.membership.push_pull_scale_threshold, 64U);
+// Both scale thresholds are member counts: each source sets them, up to a
+// million, and 0 is rejected under the flag's name.
+TEST_F(NodeConfig, ScaleThresholdsFromEachSource) {
+  using swim = mesh::membership::swim_config;
+  const std::pair<std::string, std::uint32_t swim::*> keys[] = {
+      {"push_pull_scale_threshold", &swim::push_pull_scale_threshold},
+      {"gossip_cold_scale_threshold", &swim::gossip_cold_scale_threshold},
+  };
+  for (const auto& [key, field] : keys) {
+    std::string flag = "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    std::string variable = "MESH_" + key;
+    std::transform(variable.begin(), variable.end(), variable.begin(), [](unsigned char c) { return std::toupper(c); });
 
-  auto from_env = run_keyed({}, {{"MESH_PUSH_PULL_SCALE_THRESHOLD", "500"}});
-  ASSERT_TRUE(from_env.has_value()) << from_env.err().message;
-  EXPECT_EQ(from_env->config.membership.push_pull_scale_threshold, 500U);
+    auto from_flag = run_keyed({flag, "64"});
+    ASSERT_TRUE(from_flag.has_value()) << from_flag.err().message;
+    EXPECT_EQ(from_flag->config.membership.*field, 64U) << key;
 
-  const auto yaml = write_yaml("membership:\n  push_pull_scale_threshold: 2000\n");
-  auto from_yaml = run_keyed({"--config", yaml.string()});
-  ASSERT_TRUE(from_yaml.has_value()) << from_yaml.err().message;
-  EXPECT_EQ(from_yaml->config.membership.push_pull_scale_threshold, 2000U);
-}
+    auto from_env = run_keyed({}, {{variable, "1000000"}});
+    ASSERT_TRUE(from_env.has_value()) << from_env.err().message;
+    EXPECT_EQ(from_env->config.membership.*field, 1000000U) << key;
 
-TEST_F(NodeConfig, PushPullScaleThresholdRejectsZero) {
-  expect_invalid(run_keyed({"--push-pull-scale-threshold", "0"}), {"--push-pull-scale-threshold", "'0'"});
-}
+    const auto yaml = write_yaml("membership:\n  " + key + ": 2000\n");
+    auto from_yaml = run_keyed({"--config", yaml.string()});
+    ASSERT_TRUE(from_yaml.has_value()) << from_yaml.err().message;
+    EXPECT_EQ(from_yaml->config.membership.*field, 2000U) << key;
 
-TEST_F(NodeConfig, ColdScaleThresholdFromEachSource) {
-  auto from_flag = run_keyed({"--gossip-cold-scale-threshold", "64"});
-  ASSERT_TRUE(from_flag.has_value()) << from_flag.err().message;
-  EXPECT_EQ(from_flag->config.membership.gossip_cold_scale_threshold, 64U);
-
-  auto from_env = run_keyed({}, {{"MESH_GOSSIP_COLD_SCALE_THRESHOLD", "1000000"}});
-  ASSERT_TRUE(from_env.has_value()) << from_env.err().message;
-  EXPECT_EQ(from_env->config.membership.gossip_cold_scale_threshold, 1000000U);
-
-  const auto yaml = write_yaml("membership:\n  gossip_cold_scale_threshold: 2000\n");
-  auto from_yaml = run_keyed({"--config", yaml.string()});
-  ASSERT_TRUE(from_yaml.has_value()) << from_yaml.err().message;
-  EXPECT_EQ(from_yaml->config.membership.gossip_cold_scale_threshold, 2000U);
-
-  expect_invalid(run_keyed({"--gossip-cold-scale-threshold", "0"}), {"--gossip-cold-scale-threshold", "'0'"});
+    expect_invalid(run_keyed({flag, "0"}), {flag, "'0'"});
+  }
 }
 
 TEST_F(NodeConfig, MembershipRangeNamesTheFlag) {

@@ -1,5 +1,6 @@
 // swim_config::validate: defaults pass, each out-of-range field is named.
 // scaled_push_pull_interval: the push-pull interval as the member count grows.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "mesh/membership/config.hpp"
@@ -41,22 +42,33 @@ TEST(SwimConfig, RejectsZeroFanout) {
             std::string::npos);
 }
 
-TEST(SwimConfig, ColdTargetsRange) {
-  swim_config config;
-  config.gossip_cold_targets = 0;
-  EXPECT_EQ(rejection(config), "");
-  config.gossip_cold_targets = 65;
-  EXPECT_NE(rejection(config).find("membership.gossip_cold_targets = 65 is invalid; accepted: 0 to 64"),
-            std::string::npos);
-}
+// Each count field accepts the ends of its range and rejects the value just
+// outside, with a message that names the field, the value and the range.
+TEST(SwimConfig, CountRanges) {
+  struct count_case {
+    std::uint32_t swim_config::*field;
+    const char* name;
+    std::uint32_t min;
+    std::uint32_t max;
+  };
+  const count_case cases[] = {
+      {&swim_config::gossip_cold_targets, "gossip_cold_targets", 0, 64},
+      {&swim_config::gossip_cold_scale_threshold, "gossip_cold_scale_threshold", 1, 1000000},
+      {&swim_config::push_pull_scale_threshold, "push_pull_scale_threshold", 1, 1000000},
+  };
+  for (const auto& c : cases) {
+    swim_config config;
+    config.*c.field = c.min;
+    EXPECT_EQ(rejection(config), "") << c.name;
+    config.*c.field = c.max;
+    EXPECT_EQ(rejection(config), "") << c.name;
 
-TEST(SwimConfig, ColdScaleThresholdRange) {
-  swim_config config;
-  config.gossip_cold_scale_threshold = 1;
-  EXPECT_EQ(rejection(config), "");
-  config.gossip_cold_scale_threshold = 0;
-  EXPECT_NE(rejection(config).find("membership.gossip_cold_scale_threshold = 0 is invalid; accepted: 1 to 1000000"),
-            std::string::npos);
+    const auto outside = c.min > 0 ? c.min - 1 : c.max + 1;
+    config.*c.field = outside;
+    const auto expected =
+        fmt::format("membership.{} = {} is invalid; accepted: {} to {}", c.name, outside, c.min, c.max);
+    EXPECT_NE(rejection(config).find(expected), std::string::npos) << c.name;
+  }
 }
 
 TEST(SwimConfig, NewsIntervalRange) {
@@ -79,13 +91,6 @@ TEST(SwimConfig, RejectsRetryMaximumBelowInitial) {
   config.join_retry_initial = 5s;
   config.join_retry_max = 1s;
   EXPECT_NE(rejection(config).find("join_retry_max = 1000 ms"), std::string::npos);
-}
-
-TEST(SwimConfig, RejectsZeroPushPullScaleThreshold) {
-  swim_config config;
-  config.push_pull_scale_threshold = 0;
-  EXPECT_NE(rejection(config).find("membership.push_pull_scale_threshold = 0 is invalid"),
-            std::string::npos);
 }
 
 // The defaults: a 15 s interval, scaled above 32 alive members.
