@@ -153,7 +153,7 @@ void member_table::rebuild_index(std::size_t slot_count) {
   }
 }
 
-void gossip_queue::push(gossip_item item) {
+std::size_t gossip_queue::push(gossip_item item) {
   if (buckets_.empty()) {
     buckets_.resize(1);
   }
@@ -161,13 +161,16 @@ void gossip_queue::push(gossip_item item) {
   ++size_;
 
   // Over capacity: drop the oldest of the most transmitted items.
+  std::size_t dropped = 0;
   while (size_ > capacity_) {
     while (buckets_.back().empty()) {
       buckets_.pop_back();
     }
     buckets_.back().pop_front();
     --size_;
+    ++dropped;
   }
+  return dropped;
 }
 
 }  // namespace mesh::membership

@@ -162,7 +162,8 @@ class gossip_queue {
  public:
   explicit gossip_queue(std::size_t capacity) : capacity_(capacity) {}
 
-  void push(gossip_item item);
+  // Returns how many waiting items the capacity bound dropped.
+  std::size_t push(gossip_item item);
 
   // Calls emit(item) for up to `limit` items; emit returns false for a stale
   // item, which is dropped without counting. Items sent

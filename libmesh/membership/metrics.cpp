@@ -37,6 +37,8 @@ membership_metrics::membership_metrics(prometheus::Registry& registry)
                           "Suspicions or death declarations about this node that it refuted")),
       push_pulls(counter(registry, "mesh_membership_push_pulls_total",
                          "Push-pull state exchanges started or answered")),
+      gossip_dropped(counter(registry, "mesh_membership_gossip_dropped_total",
+                             "Queued gossip updates dropped by the queue bound before their last send")),
       join_attempts(counter(registry, "mesh_membership_join_attempts_total",
                             "Join attempts with at least one seed address")),
       nacks_sent(counter(registry, "mesh_membership_nacks_sent_total",
@@ -53,6 +55,7 @@ membership_metrics::membership_metrics(prometheus::Registry& registry)
       suspicions_total_(suspicions.Add({})),
       refutations_total_(refutations.Add({})),
       push_pulls_total_(push_pulls.Add({})),
+      gossip_dropped_total_(gossip_dropped.Add({})),
       join_attempts_total_(join_attempts.Add({})),
       nacks_sent_total_(nacks_sent.Add({})),
       nacks_missed_total_(nacks_missed.Add({})),
@@ -75,6 +78,7 @@ void membership_metrics::observe(const swim& machine) {
   add_growth(suspicions_total_, current.suspicions_raised, observed_.suspicions_raised);
   add_growth(refutations_total_, current.refutations, observed_.refutations);
   add_growth(push_pulls_total_, current.push_pulls, observed_.push_pulls);
+  add_growth(gossip_dropped_total_, current.gossip_dropped, observed_.gossip_dropped);
   add_growth(join_attempts_total_, current.join_attempts, observed_.join_attempts);
   add_growth(nacks_sent_total_, current.nacks_sent, observed_.nacks_sent);
   add_growth(nacks_missed_total_, current.nacks_missed, observed_.nacks_missed);

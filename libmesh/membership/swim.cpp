@@ -96,6 +96,15 @@ void swim::impl::tick(timestamp now) {
   send_due_nacks(now);
   expire_relays(now);
   run_probe(now);
+  if (news_dropped_) {
+    // Wait for the wave of news to end: each drop moves the repair later.
+    news_dropped_ = false;
+    repair_push_pull_at_ = now + config_.push_pull_interval;
+  }
+  if (repair_push_pull_at_ && now >= *repair_push_pull_at_) {
+    repair_push_pull_at_.reset();
+    next_push_pull_at_ = std::min(next_push_pull_at_, now);
+  }
   if (now >= next_push_pull_at_) {
     push_pull_round(now);
   }
@@ -115,6 +124,9 @@ timestamp swim::impl::next_wakeup() const {
 
   if (table_.size() > 1) {
     wakeup = std::min(wakeup, next_push_pull_at_);
+  }
+  if (repair_push_pull_at_) {
+    wakeup = std::min(wakeup, *repair_push_pull_at_);
   }
   if (probe_.active) {
     wakeup = std::min(wakeup, probe_.indirect_sent ? probe_.end : probe_.indirect_at);

@@ -140,7 +140,11 @@ void swim::impl::queue_update(std::uint32_t position, const std::string& reporte
   item.incarnation = entry.incarnation;
   item.state = entry.state();
   item.second_round = item.state == member_state::alive;
-  gossip_.push(std::move(item));
+  const auto dropped = gossip_.push(std::move(item));
+  if (dropped > 0) {
+    stats_.gossip_dropped += dropped;
+    news_dropped_ = true;
+  }
   news_waiting_ = true;
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -287,6 +288,11 @@ class swim::impl {
   timestamp last_gossip_at_{0};
   // An update was queued since the last gossip round, so a news round is due.
   bool news_waiting_ = false;
+  // The queue bound dropped news since the last tick.
+  bool news_dropped_ = false;
+  // When news was dropped, a push-pull one push_pull_interval after the last
+  // drop fills the gaps, instead of the scaled period (150 s at 10,000).
+  std::optional<timestamp> repair_push_pull_at_;
   timestamp next_push_pull_at_{0};
   int follow_up_push_pulls_ = 0;
   // Until this time every message carries this node's own alive update.

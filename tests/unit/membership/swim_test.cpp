@@ -247,6 +247,42 @@ TEST(SwimGossip, LargeMeshPicksAnyMembers) {
   EXPECT_EQ(small.front().size(), 1U);
 }
 
+// Push-pulls that node zero starts from 4 s to 8 s. It has 200 members
+// from the start and hears of `news` more at 3 s. Its first push-pull
+// comes by 2 s; with 201 members the scaled period is then 9 s.
+int push_pulls_after_news(std::size_t news) {
+  auto config = fast_config();
+  config.push_pull_interval = 1s;
+  config.push_pull_scale_threshold = 1;
+  config.probe_interval = std::chrono::hours(1);
+  config.probe_timeout = std::chrono::minutes(30);
+  auto now = 1000ms;
+  auto machine = node_zero_knowing(config, 1, 200, now);
+
+  int push_pulls = 0;
+  for (; now < 8000ms; now += 10ms) {
+    if (now == 3000ms) {
+      for (std::size_t index = 201; index <= 200 + news; ++index) {
+        machine.receive(address_of(index), alive_gossip_about(index), now);
+      }
+    }
+    machine.tick(now);
+    for (const auto& out : machine.take_outbox()) {
+      if (now >= 4000ms && out.message.has_push_pull()) {
+        ++push_pulls;
+      }
+    }
+  }
+  return push_pulls;
+}
+
+TEST(SwimPushPull, DroppedNewsBringsPushPullForward) {
+  // 1,100 updates overflow the queue of 1,024, and a push-pull follows one
+  // push_pull_interval after the last drop. 20 updates fit and change nothing.
+  EXPECT_EQ(push_pulls_after_news(1100), 1);
+  EXPECT_EQ(push_pulls_after_news(20), 0);
+}
+
 // Gossip broadcasts seen while a swim instance ran, and every address it sent to.
 struct broadcast_census {
   std::size_t broadcasts = 0;

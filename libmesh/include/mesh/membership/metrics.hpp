@@ -7,6 +7,7 @@
 //   mesh_membership_suspicions_total          counter, suspicions raised after failed probes
 //   mesh_membership_refutations_total         counter, suspicions of this node it refuted
 //   mesh_membership_push_pulls_total          counter, push-pull exchanges started or answered
+//   mesh_membership_gossip_dropped_total      counter, queued updates dropped by the queue bound
 //   mesh_membership_join_attempts_total       counter, join attempts with at least one seed
 //   mesh_membership_nacks_sent_total          counter, nacks sent as helper of an indirect probe
 //   mesh_membership_nacks_missed_total        counter, nacks this node expected and did not get
@@ -40,6 +41,7 @@ struct membership_metrics {
   prometheus::Family<prometheus::Counter>& suspicions;
   prometheus::Family<prometheus::Counter>& refutations;
   prometheus::Family<prometheus::Counter>& push_pulls;
+  prometheus::Family<prometheus::Counter>& gossip_dropped;
   prometheus::Family<prometheus::Counter>& join_attempts;
   prometheus::Family<prometheus::Counter>& nacks_sent;
   prometheus::Family<prometheus::Counter>& nacks_missed;
@@ -53,6 +55,7 @@ struct membership_metrics {
   prometheus::Counter& suspicions_total_;
   prometheus::Counter& refutations_total_;
   prometheus::Counter& push_pulls_total_;
+  prometheus::Counter& gossip_dropped_total_;
   prometheus::Counter& join_attempts_total_;
   prometheus::Counter& nacks_sent_total_;
   prometheus::Counter& nacks_missed_total_;

@@ -96,6 +96,7 @@ struct statistics {
   std::uint64_t suspicions_raised = 0;     // members this node suspected after a failed probe
   std::uint64_t refutations = 0;           // times this node refuted a suspicion about itself
   std::uint64_t push_pulls = 0;            // push-pull exchanges started or answered
+  std::uint64_t gossip_dropped = 0;        // queued updates dropped by the queue bound before their last send
   std::uint64_t join_attempts = 0;         // calls to join() with at least one seed address
   std::uint64_t nacks_sent = 0;            // nacks sent as helper of an indirect probe
   std::uint64_t nacks_received = 0;        // nacks received for this node's own probes
