@@ -78,7 +78,6 @@ setter assign_path(std::filesystem::path node_config::*field) {
 
 // Membership keys parse against the ranges that swim_config::validate()
 // accepts, so that an error names the key as the user wrote it.
-
 setter assign_ms(std::chrono::milliseconds mesh::membership::swim_config::*field,
                  mesh::membership::field_range range) {
   return [field, range](node_config& config, const raw_value& raw) -> result<void> {
@@ -104,6 +103,8 @@ setter assign_count(std::uint32_t mesh::membership::swim_config::*field, mesh::m
 
 // Neural limits: counts and sizes in MiB are capped at 1 << 20, timeouts at
 // one day, so that a value off by several orders of magnitude is rejected.
+constexpr std::uint64_t max_neural_milliseconds = 24ULL * 60 * 60 * 1000;
+
 setter assign_neural_count(std::uint32_t neural_config::*field) {
   return [field](node_config& config, const raw_value& raw) -> result<void> {
     auto parsed = parse_unsigned(raw.origin, raw.text, 0, 1U << 20U);
@@ -117,7 +118,7 @@ setter assign_neural_count(std::uint32_t neural_config::*field) {
 
 setter assign_neural_ms(std::chrono::milliseconds neural_config::*field) {
   return [field](node_config& config, const raw_value& raw) -> result<void> {
-    auto parsed = parse_unsigned(raw.origin, raw.text, 1, mesh::membership::ranges::day_ms);
+    auto parsed = parse_unsigned(raw.origin, raw.text, 1, max_neural_milliseconds);
     if (!parsed) {
       return parsed.err();
     }

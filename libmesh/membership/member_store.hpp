@@ -162,7 +162,7 @@ class gossip_queue {
  public:
   explicit gossip_queue(std::size_t capacity) : capacity_(capacity) {}
 
-  // Returns how many waiting items the capacity bound dropped.
+  // Adds `item` and returns how many waiting items the capacity bound dropped.
   std::size_t push(gossip_item item);
 
   // Calls emit(item) for up to `limit` items; emit returns false for a stale

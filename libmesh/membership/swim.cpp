@@ -97,7 +97,7 @@ void swim::impl::tick(timestamp now) {
   expire_relays(now);
   run_probe(now);
   if (news_dropped_) {
-    // Wait for the wave of news to end: each drop moves the repair later.
+    // Each drop moves the repair later, so it runs once the wave of news ends.
     news_dropped_ = false;
     repair_push_pull_at_ = now + config_.push_pull_interval;
   }

@@ -212,8 +212,8 @@ class swim::impl {
   void gossip_round(timestamp now, std::size_t cold_limit);
   // Sends queued updates like gossip_round without counting as a round.
   void send_gossip(timestamp now, std::size_t cold_limit);
-  // Cold targets allowed in a regular round: gossip_cold_targets, or every
-  // target above gossip_cold_scale_threshold alive members.
+  // Returns the cold targets allowed in a regular round: gossip_cold_targets,
+  // or every target above gossip_cold_scale_threshold alive members.
   [[nodiscard]] std::size_t regular_cold_limit() const {
     if (alive_count() > config_.gossip_cold_scale_threshold) {
       return std::max(config_.gossip_fanout, config_.gossip_cold_targets);
@@ -288,10 +288,10 @@ class swim::impl {
   timestamp last_gossip_at_{0};
   // An update was queued since the last gossip round, so a news round is due.
   bool news_waiting_ = false;
-  // The queue bound dropped news since the last tick.
+  // Whether the queue bound dropped news since the last tick.
   bool news_dropped_ = false;
-  // When news was dropped, a push-pull one push_pull_interval after the last
-  // drop fills the gaps, instead of the scaled period (150 s at 10,000).
+  // Time of the push-pull that fills the gaps of dropped news: one
+  // push_pull_interval after the last drop, before the scaled period.
   std::optional<timestamp> repair_push_pull_at_;
   timestamp next_push_pull_at_{0};
   int follow_up_push_pulls_ = 0;

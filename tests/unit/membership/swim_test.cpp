@@ -239,17 +239,19 @@ TEST(SwimGossip, ColdTargetsAtFanoutPickAnyMembers) {
 }
 
 TEST(SwimGossip, LargeMeshPicksAnyMembers) {
-  // 21 alive members: above a threshold of 20 every target may be cold,
-  // at 21 the limit of one cold target holds.
-  const auto large = gossip_targets_per_round(1, 1, 20);
-  EXPECT_EQ(large.front().size(), 3U);
-  const auto small = gossip_targets_per_round(1, 1, 21);
-  EXPECT_EQ(small.front().size(), 1U);
+  // The node has 21 alive members. Above a threshold of 20 every target may
+  // be cold. At a threshold of 21 the limit of one cold target applies.
+  const auto above_threshold = gossip_targets_per_round(1, 1, 20);
+  EXPECT_EQ(above_threshold.front().size(), 3U);
+
+  const auto at_threshold = gossip_targets_per_round(1, 1, 21);
+  EXPECT_EQ(at_threshold.front().size(), 1U);
 }
 
-// Push-pulls that node zero starts from 4 s to 8 s. It has 200 members
-// from the start and hears of `news` more at 3 s. Its first push-pull
-// comes by 2 s; with 201 members the scaled period is then 9 s.
+// Counts the push-pulls that node zero starts from 4 s to 8 s. The node has
+// 200 members from the start and receives alive updates about `news` more at
+// 3 s. Its first push-pull comes by 2 s, and with 201 members the scaled
+// period is then 9 s.
 int push_pulls_after_news(std::size_t news) {
   auto config = fast_config();
   config.push_pull_interval = 1s;
