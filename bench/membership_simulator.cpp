@@ -98,6 +98,7 @@ BENCHMARK(BM_membership_simulation)
     ->Args({10000, 0, 10})
     ->Args({10000, 10, 10})
     ->Args({3000, 0, 1})
+    ->Args({3000, 10, 1})
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kSecond);

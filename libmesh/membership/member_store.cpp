@@ -154,23 +154,27 @@ void member_table::rebuild_index(std::size_t slot_count) {
 }
 
 std::size_t gossip_queue::push(gossip_item item) {
-  if (buckets_.empty()) {
-    buckets_.resize(1);
+  auto& to = lanes_[item.urgent ? 0 : 1];
+  if (to.buckets.empty()) {
+    to.buckets.resize(1);
   }
-  buckets_.front().push_back(std::move(item));
-  ++size_;
+  to.buckets.front().push_back(std::move(item));
+  ++to.size;
 
-  // Over capacity: drop the oldest of the most transmitted items.
   std::size_t dropped = 0;
-  while (size_ > capacity_) {
-    while (buckets_.back().empty()) {
-      buckets_.pop_back();
-    }
-    buckets_.back().pop_front();
-    --size_;
+  while (size() > capacity_) {
+    (lanes_[1].size > 0 ? lanes_[1] : lanes_[0]).drop_one();
     ++dropped;
   }
   return dropped;
+}
+
+void gossip_queue::lane::drop_one() {
+  while (buckets.back().empty()) {
+    buckets.pop_back();
+  }
+  buckets.back().pop_front();
+  --size;
 }
 
 }  // namespace mesh::membership

@@ -153,11 +153,18 @@ struct gossip_item {
   // probability of about e^-m. Alive news gets the second round, because a
   // missed join or refutation costs a push-pull period or a false death.
   bool second_round = false;
+  // Refutations and leaves go before other news and are dropped last. A
+  // wave of joins brings more alive news than gossip carries, and a
+  // refutation buried under it reached the suspecting members only after
+  // their suspicion expired.
+  bool urgent = false;
 };
 
-// Gossip waiting to be piggybacked, bucketed by how often it was sent.
+// Gossip waiting to be piggybacked, in two lanes: urgent items, then the
+// others. Within a lane, items are bucketed by how often they were sent;
 // take() prefers the least transmitted and, among those, the newest items.
-// When more than `capacity` items wait, the most transmitted go first.
+// When more than `capacity` items wait, the most transmitted of the other
+// lane go first, and urgent items only when no other item is left.
 class gossip_queue {
  public:
   explicit gossip_queue(std::size_t capacity) : capacity_(capacity) {}
@@ -171,30 +178,50 @@ class gossip_queue {
   template <class Emit>
   std::size_t take(std::size_t limit, std::uint32_t retransmit_limit, Emit&& emit);
 
-  [[nodiscard]] bool empty() const { return size_ == 0; }
-  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size() == 0; }
+  [[nodiscard]] std::size_t size() const { return lanes_[0].size + lanes_[1].size; }
 
  private:
-  std::vector<std::deque<gossip_item>> buckets_;
+  struct lane {
+    std::vector<std::deque<gossip_item>> buckets;
+    std::size_t size = 0;
+
+    // Drops the oldest of the most transmitted items; the lane is not empty.
+    void drop_one();
+  };
+
+  template <class Emit>
+  std::size_t take_from(lane& from, std::size_t limit, std::uint32_t retransmit_limit, Emit& emit);
+
+  lane lanes_[2];  // urgent first
   std::vector<std::pair<std::uint32_t, gossip_item>> sent_;
-  std::size_t size_ = 0;
   std::size_t capacity_;
 };
 
 template <class Emit>
 std::size_t gossip_queue::take(std::size_t limit, std::uint32_t retransmit_limit, Emit&& emit) {
-  while (buckets_.size() > retransmit_limit) {
-    size_ -= buckets_.back().size();
-    buckets_.pop_back();
+  std::size_t taken = 0;
+  for (auto& from : lanes_) {
+    taken += take_from(from, limit - taken, retransmit_limit, emit);
+  }
+  return taken;
+}
+
+template <class Emit>
+std::size_t gossip_queue::take_from(lane& from, std::size_t limit, std::uint32_t retransmit_limit, Emit& emit) {
+  auto& buckets = from.buckets;
+  while (buckets.size() > retransmit_limit) {
+    from.size -= buckets.back().size();
+    buckets.pop_back();
   }
 
   std::size_t taken = 0;
-  for (std::uint32_t transmits = 0; transmits < buckets_.size() && taken < limit; ++transmits) {
-    auto& bucket = buckets_[transmits];
+  for (std::uint32_t transmits = 0; transmits < buckets.size() && taken < limit; ++transmits) {
+    auto& bucket = buckets[transmits];
     while (!bucket.empty() && taken < limit) {
       gossip_item item = std::move(bucket.back());
       bucket.pop_back();
-      --size_;
+      --from.size;
       if (!emit(item)) {
         continue;
       }
@@ -209,11 +236,11 @@ std::size_t gossip_queue::take(std::size_t limit, std::uint32_t retransmit_limit
   }
 
   for (auto& [transmits, item] : sent_) {
-    if (buckets_.size() <= transmits) {
-      buckets_.resize(transmits + 1);
+    if (buckets.size() <= transmits) {
+      buckets.resize(transmits + 1);
     }
-    buckets_[transmits].push_back(std::move(item));
-    ++size_;
+    buckets[transmits].push_back(std::move(item));
+    ++from.size;
   }
   sent_.clear();
   return taken;

@@ -132,7 +132,7 @@ void swim::impl::adjust_health(int delta) {
       std::clamp<std::int64_t>(raised, 0, config_.awareness_max_multiplier));
 }
 
-void swim::impl::queue_update(std::uint32_t position, const std::string& reporter) {
+void swim::impl::queue_update(std::uint32_t position, const std::string& reporter, bool refutation) {
   const auto& entry = table_.at(position);
   gossip_item item;
   item.info = entry.info;
@@ -140,6 +140,7 @@ void swim::impl::queue_update(std::uint32_t position, const std::string& reporte
   item.incarnation = entry.incarnation;
   item.state = entry.state();
   item.second_round = item.state == member_state::alive;
+  item.urgent = refutation || item.state == member_state::left;
   const auto dropped = gossip_.push(std::move(item));
   if (dropped > 0) {
     stats_.gossip_dropped += dropped;

@@ -230,7 +230,10 @@ class swim::impl {
   [[nodiscard]] timestamp scaled(timestamp period) const {
     return period * (std::int64_t{stats_.local_health} + 1);
   }
-  void queue_update(std::uint32_t position, const std::string& reporter);
+  // Queues the member's current entry as gossip. `refutation` marks alive
+  // news that overrides a suspicion or a death; it takes the urgent lane,
+  // as leaves do.
+  void queue_update(std::uint32_t position, const std::string& reporter, bool refutation = false);
   void send(const std::string& address, MembershipMessage message);
   void fill_full_state(MembershipMessage& message);
   void encode(const member_table::entry& entry, const info_ref& reporter, MemberUpdate& out) const;

@@ -176,7 +176,7 @@ void swim::impl::apply_update(const MemberUpdate& update, bool from_push_pull, t
       } else if (info_changed) {
         emit(event::kind::updated, entry);
       }
-      queue_update(position, {});
+      queue_update(position, {}, previous == member_state::suspect || previous == member_state::dead);
       return;
     case member_state::suspect:
       suspect(position, incarnation, update.reporter_id(), now);
@@ -244,7 +244,7 @@ void swim::impl::refute(std::uint64_t heard_incarnation, bool accused) {
   }
   refresh_self_cache();
   emit(event::kind::refuted, entry);
-  queue_update(position, {});
+  queue_update(position, {}, true);
 }
 
 }  // namespace mesh::membership

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "fake_network.hpp"
 #include "mesh/membership/codec.hpp"
@@ -283,6 +284,76 @@ TEST(SwimPushPull, DroppedNewsBringsPushPullForward) {
   // push_pull_interval after the last drop. 20 updates fit and change nothing.
   EXPECT_EQ(push_pulls_after_news(1100), 1);
   EXPECT_EQ(push_pulls_after_news(20), 0);
+}
+
+// An update about member `index` in `state` at `incarnation`, as member 1 reports it.
+v1::MembershipMessage gossip_about(std::size_t index, v1::MemberState state, std::uint64_t incarnation) {
+  auto message = alive_gossip_about(index);
+  auto& update = *message.mutable_gossip(0);
+  update.set_state(state);
+  update.set_incarnation(incarnation);
+  if (state != v1::MEMBER_STATE_ALIVE) {
+    update.set_reporter_id(node_id_of(1));
+  }
+  return message;
+}
+
+// Node zero has members 1 to 20 in its table, receives `updates` and then
+// alive news about 1,180 new members, more than its gossip queue holds.
+// Returns the entries of its first gossip broadcast as (node id, state,
+// incarnation).
+std::set<std::tuple<std::string, v1::MemberState, std::uint64_t>> first_broadcast_after(
+    const std::vector<v1::MembershipMessage>& updates) {
+  auto config = fast_config();
+  config.probe_interval = std::chrono::hours(1);
+  config.push_pull_interval = std::chrono::hours(1);
+  auto now = 1000ms;
+  auto machine = node_zero_knowing(config, 1, 20, now);
+  for (const auto& message : updates) {
+    machine.receive(address_of(1), message, now);
+  }
+  for (std::size_t index = 21; index <= 1200; ++index) {
+    machine.receive(address_of(index), alive_gossip_about(index), now);
+  }
+  (void)machine.take_outbox();
+
+  std::set<std::tuple<std::string, v1::MemberState, std::uint64_t>> entries;
+  for (; now < 3000ms && entries.empty(); now += 5ms) {
+    machine.tick(now);
+    for (const auto& out : machine.take_outbox()) {
+      if (!out.message.has_broadcast() || !entries.empty()) {
+        continue;
+      }
+      for (const auto& update : out.message.gossip()) {
+        entries.emplace(update.info().node_id(), update.state(), update.incarnation());
+      }
+    }
+  }
+  return entries;
+}
+
+TEST(SwimGossip, RefutationGoesBeforeNewerNews) {
+  // Node zero receives a suspicion about itself and refutes at incarnation 2.
+  const auto own = first_broadcast_after({gossip_about(0, v1::MEMBER_STATE_SUSPECT, 1)});
+  EXPECT_EQ(own.count({node_id_of(0), v1::MEMBER_STATE_ALIVE, 2}), 1U);
+
+  // Member 5 is suspected, then refutes.
+  const auto relayed = first_broadcast_after(
+      {gossip_about(5, v1::MEMBER_STATE_SUSPECT, 1), gossip_about(5, v1::MEMBER_STATE_ALIVE, 2)});
+  EXPECT_EQ(relayed.count({node_id_of(5), v1::MEMBER_STATE_ALIVE, 2}), 1U);
+}
+
+TEST(SwimGossip, LeaveGoesBeforeNewerNews) {
+  const auto entries = first_broadcast_after({gossip_about(5, v1::MEMBER_STATE_LEFT, 2)});
+  EXPECT_EQ(entries.count({node_id_of(5), v1::MEMBER_STATE_LEFT, 2}), 1U);
+}
+
+TEST(SwimGossip, SuspicionWaitsBehindNewerNews) {
+  // Suspicions are frequent on a lossy network, and ahead of the joins they
+  // slowed convergence (docs/membership.md, "Refutations first").
+  const auto entries = first_broadcast_after({gossip_about(5, v1::MEMBER_STATE_SUSPECT, 1)});
+  EXPECT_EQ(entries.count({node_id_of(5), v1::MEMBER_STATE_SUSPECT, 1}), 0U);
+  EXPECT_EQ(entries.size(), 64U);
 }
 
 // Gossip broadcasts seen while a swim instance ran, and every address it sent to.
