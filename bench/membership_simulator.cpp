@@ -87,6 +87,7 @@ void BM_membership_simulation(benchmark::State& state) {
     state.counters["event_limit"] = result.event_limit_reached ? 1 : 0;
     state.counters["gossip_entries"] = static_cast<double>(result.gossip_entries);
     state.counters["push_pull_entries"] = static_cast<double>(result.push_pull_entries);
+    state.counters["pairs_connected"] = static_cast<double>(result.convergence_pairs);
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <queue>
 #include <random>
 #include <string>
@@ -63,6 +64,9 @@ class simulator::impl {
       index_of_.emplace(nodes_[i].address, static_cast<std::uint32_t>(i));
     }
     result_.nodes = config_.nodes;
+    if (config_.nodes <= max_pair_count_nodes) {
+      paired_.assign(config_.nodes * config_.nodes, false);
+    }
   }
 
   void run_convergence() {
@@ -76,6 +80,7 @@ class simulator::impl {
     const bool done = run_until([&] { return complete_ == config_.nodes; }, config_.phase_limit);
     result_.converged = done;
     result_.complete_nodes = complete_;
+    result_.convergence_pairs = pairs_;
     result_.convergence_time = now_;
     result_.convergence_rounds = rounds(now_);
   }
@@ -231,6 +236,19 @@ class simulator::impl {
     }
   }
 
+  // Counts the pair once, whichever side sends first: the real transport
+  // opens one connection per pair and replies over it.
+  void count_pair(std::uint32_t from, std::uint32_t to) {
+    if (paired_.empty()) {
+      return;
+    }
+    const std::size_t bit = std::size_t{std::min(from, to)} * config_.nodes + std::max(from, to);
+    if (!paired_[bit]) {
+      paired_[bit] = true;
+      ++pairs_;
+    }
+  }
+
   void send(std::uint32_t from, outbound out) {
     ++result_.messages_sent;
     result_.gossip_entries += static_cast<std::uint64_t>(out.message.gossip_size());
@@ -239,6 +257,9 @@ class simulator::impl {
     }
 
     const auto target = index_of_.find(out.address);
+    if (target != index_of_.end()) {
+      count_pair(from, target->second);
+    }
     // Loss applies to the datagram-like messages only. A push-pull travels
     // over a connection (TCP over ZeroMQ in the real transport), so it either
     // arrives or the connection fails, which loss does not model.
@@ -285,6 +306,8 @@ class simulator::impl {
   std::size_t complete_ = 0;
   std::optional<std::uint32_t> victim_;
   std::size_t saw_victim_dead_ = 0;
+  std::vector<bool> paired_;  // by min * nodes + max
+  std::uint64_t pairs_ = 0;
   simulation_result result_;
 };
 

@@ -1,6 +1,7 @@
 // The membership simulator at 500 nodes: the staggered join converges, a
 // stopped node is declared dead by every other node, no running node is
-// declared dead, and the event bound stops a run that is cut short.
+// declared dead, and the event bound stops a run that is cut short. At 10
+// nodes: connected pairs are counted once each.
 #include <gtest/gtest.h>
 
 #include "mesh/membership/simulator.hpp"
@@ -40,6 +41,19 @@ TEST(Simulator, FiveHundredNodesConvergeWithoutFalseDeaths) {
   EXPECT_EQ(result.false_deaths, 0U);
   EXPECT_FALSE(result.event_limit_reached);
   EXPECT_GT(result.detection_messages, 0U);
+}
+
+TEST(Simulator, CountsEachConnectedPairOnce) {
+  simulation_config config;
+  config.nodes = 10;
+  config.seed = 3;
+  config.phase_limit = 10s;
+  const auto result = simulate(config);
+
+  ASSERT_TRUE(result.converged);
+  // Every joiner reached the seed; the ten nodes have 45 pairs in all.
+  EXPECT_GE(result.convergence_pairs, 9U);
+  EXPECT_LE(result.convergence_pairs, 45U);
 }
 
 TEST(Simulator, EventLimitStopsTheRun) {

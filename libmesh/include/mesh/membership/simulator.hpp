@@ -47,10 +47,17 @@ struct simulation_result {
   std::uint64_t messages_lost = 0;
   std::uint64_t gossip_entries = 0;     // piggybacked updates sent
   std::uint64_t push_pull_entries = 0;  // member entries sent in push-pulls
+  // Node pairs that exchanged a message during the join phase: the
+  // connections a real mesh opens, each with a CURVE handshake. Counted
+  // up to max_pair_count_nodes nodes, 0 above.
+  std::uint64_t convergence_pairs = 0;
   std::uint64_t events_processed = 0;
   bool event_limit_reached = false;      // max_events stopped the run
   std::uint64_t detection_messages = 0;  // messages sent during the failure detection phase
 };
+
+// Largest mesh for which the simulator counts connected pairs (one bit per pair).
+inline constexpr std::size_t max_pair_count_nodes = 20000;
 
 class simulator {
  public:
