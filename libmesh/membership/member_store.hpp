@@ -153,15 +153,14 @@ struct gossip_item {
   // probability of about e^-m. Alive news gets the second round, because a
   // missed join or refutation costs a push-pull period or a false death.
   bool second_round = false;
-  // Refutations and leaves go before other news and are dropped last. A
-  // wave of joins brings more alive news than gossip carries, and a
-  // refutation buried under it reached the suspecting members only after
-  // their suspicion expired.
+  // Whether the item goes before other news and is dropped last (refutations
+  // and leaves). Under a wave of join news a refutation otherwise arrives
+  // after the suspicion it answers has expired.
   bool urgent = false;
 };
 
 // Gossip waiting to be piggybacked, in two lanes: urgent items, then the
-// others. Within a lane, items are bucketed by how often they were sent;
+// others. Within a lane, items are bucketed by how often they were sent, and
 // take() prefers the least transmitted and, among those, the newest items.
 // When more than `capacity` items wait, the most transmitted of the other
 // lane go first, and urgent items only when no other item is left.
@@ -186,7 +185,7 @@ class gossip_queue {
     std::vector<std::deque<gossip_item>> buckets;
     std::size_t size = 0;
 
-    // Drops the oldest of the most transmitted items; the lane is not empty.
+    // Drops the oldest of the most transmitted items. The lane must not be empty.
     void drop_one();
   };
 
@@ -200,11 +199,11 @@ class gossip_queue {
 
 template <class Emit>
 std::size_t gossip_queue::take(std::size_t limit, std::uint32_t retransmit_limit, Emit&& emit) {
-  std::size_t taken = 0;
+  std::size_t emitted = 0;
   for (auto& from : lanes_) {
-    taken += take_from(from, limit - taken, retransmit_limit, emit);
+    emitted += take_from(from, limit - emitted, retransmit_limit, emit);
   }
-  return taken;
+  return emitted;
 }
 
 template <class Emit>
@@ -215,17 +214,17 @@ std::size_t gossip_queue::take_from(lane& from, std::size_t limit, std::uint32_t
     buckets.pop_back();
   }
 
-  std::size_t taken = 0;
-  for (std::uint32_t transmits = 0; transmits < buckets.size() && taken < limit; ++transmits) {
+  std::size_t emitted = 0;
+  for (std::uint32_t transmits = 0; transmits < buckets.size() && emitted < limit; ++transmits) {
     auto& bucket = buckets[transmits];
-    while (!bucket.empty() && taken < limit) {
+    while (!bucket.empty() && emitted < limit) {
       gossip_item item = std::move(bucket.back());
       bucket.pop_back();
       --from.size;
       if (!emit(item)) {
         continue;
       }
-      ++taken;
+      ++emitted;
       if (transmits + 1 < retransmit_limit) {
         sent_.emplace_back(transmits + 1, std::move(item));
       } else if (item.second_round) {
@@ -243,7 +242,7 @@ std::size_t gossip_queue::take_from(lane& from, std::size_t limit, std::uint32_t
     ++from.size;
   }
   sent_.clear();
-  return taken;
+  return emitted;
 }
 
 }  // namespace mesh::membership

@@ -306,7 +306,7 @@ class simulator::impl {
   std::size_t complete_ = 0;
   std::optional<std::uint32_t> victim_;
   std::size_t saw_victim_dead_ = 0;
-  std::vector<bool> paired_;  // by min * nodes + max
+  std::vector<bool> paired_;  // one bit per pair, at min * nodes + max
   std::uint64_t pairs_ = 0;
   simulation_result result_;
 };

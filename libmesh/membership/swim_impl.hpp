@@ -231,7 +231,7 @@ class swim::impl {
     return period * (std::int64_t{stats_.local_health} + 1);
   }
   // Queues the member's current entry as gossip. `refutation` marks alive
-  // news that overrides a suspicion or a death; it takes the urgent lane,
+  // news that overrides a suspicion or a death, which takes the urgent lane
   // as leaves do.
   void queue_update(std::uint32_t position, const std::string& reporter, bool refutation = false);
   void send(const std::string& address, MembershipMessage message);
